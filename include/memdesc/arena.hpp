@@ -1,0 +1,102 @@
+// memdesc/arena.hpp — an arena: a range of "physical" pages, one memdesc word per page, and the
+// page allocator on top. Layer: api.
+//
+//   auto a = memdesc::Arena::create({.size = 1ull << 30});
+//   if (!a.ok()) { puts(describe(a.error()).c_str()); return 1; }
+//   void* p = a.value()->alloc_pages(2);          // 4 pages, word Misc(pages, order=2)
+//   a.value()->free_pages(p);                     // no order needed: the word knows it
+//
+// Thread-safe: any thread may allocate and free, including blocks other threads allocated.
+// Misuse (double free, foreign pointer, pointer inside a block, wrong word) is a fatal report
+// with a precise message; running out of memory returns null and sets last_error().
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memdesc/constants.hpp>
+#include <memdesc/gfp.hpp>
+#include <memdesc/word.hpp>
+#include <memory>
+#include <optional>
+
+#include <memdesc/result.hpp>
+
+namespace memdesc {
+namespace core { class Memmap; }
+namespace page { class PageAllocator; }
+
+struct ArenaConfig {
+  std::size_t size = std::size_t{1} << 30;  // bytes; rounded up to the largest block
+  unsigned max_order = 10;                  // largest block: 2^max_order pages (0..15)
+  unsigned movable_percent = 25;            // share of the arena in the MOVABLE zone (rounded down to blocks)
+  unsigned pcp_high = 256;                  // per-thread cache: order-0 blocks held before draining
+  unsigned pcp_batch = 64;                  // per-thread cache: blocks moved per refill / drain
+  bool thread_cache = true;                 // per-thread page caches on/off
+};
+
+struct MetadataBytes {
+  std::uint64_t words = 0, free_state = 0, caches = 0, descriptors = 0, total = 0;
+};
+
+struct ZoneInfo {
+  const char* name = "";
+  std::uint64_t start_pfn = 0, pages = 0, free_pages = 0;
+  std::uint64_t nr_free[MemdescWord::kMaxOrder + 1] = {};  // free blocks per order
+};
+
+struct ArenaInfo {
+  std::size_t arena_bytes = 0;
+  std::uint64_t pages = 0;
+  unsigned max_order = 0;
+  MetadataBytes metadata;
+  double bytes_per_page = 0;       // metadata.total / pages
+  double init_seconds = 0;         // time create() took
+  std::size_t rss_bytes = 0;       // resident set of the process
+  std::size_t word_array_resident_bytes = 0;
+  std::uint64_t free_pages = 0;    // in the buddy
+  std::uint64_t cached_pages = 0;  // in per-thread caches (free, not yet returned to the buddy)
+  ZoneInfo zones[2];
+};
+
+class Arena {
+ public:
+  static Result<std::unique_ptr<Arena>> create(const ArenaConfig& cfg = {});
+  ~Arena();
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
+
+  // Pages. alloc_pages writes Misc(pages, order) into every page word; alloc_pages_desc writes
+  // `word`, whose order must equal `order` (a descriptor's owner allocates so). Null on failure.
+  void* alloc_pages(unsigned order, unsigned gfp = GFP_NONE);
+  void* alloc_pages_desc(unsigned order, MemdescWord word, unsigned gfp = GFP_NONE);
+  void free_pages(void* addr);                      // a block from alloc_pages
+  void free_pages_desc(void* addr, MemdescWord word);  // a block whose word must equal `word`
+
+  // Lookups. Every page of a block answers with the block's word.
+  bool contains(const void* p) const;
+  std::uint64_t pfn_of(const void* p) const;  // p must be inside the arena
+  void* pfn_to_virt(std::uint64_t pfn) const;
+  std::optional<MemdescWord> virt_to_memdesc(const void* p) const;  // nullopt outside the arena
+  MemdescWord pfn_to_memdesc(std::uint64_t pfn) const;
+
+  // Maintenance.
+  void drain_thread_cache();                             // calling thread's cache → buddy
+  Result<std::size_t> purge(unsigned min_order = 0);     // free memory back to the OS; bytes purged
+  void validate() const;  // every invariant; fatal report on violation. Call when quiescent.
+
+  ArenaInfo info() const;
+  std::uint64_t pages() const;
+  unsigned max_order() const;
+
+  page::PageAllocator& page_allocator() const { return *pages_; }  // for the layers above
+
+ private:
+  Arena() = default;
+  std::unique_ptr<core::Memmap> mm_;
+  std::unique_ptr<page::PageAllocator> pages_;
+  double init_seconds_ = 0;
+};
+
+// Why the calling thread's most recent allocation returned null.
+Error last_error();
+
+}  // namespace memdesc

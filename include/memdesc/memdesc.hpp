@@ -1,0 +1,7 @@
+// memdesc/memdesc.hpp — the umbrella header: everything a user of memdesc needs.
+#pragma once
+#include <memdesc/arena.hpp>   // IWYU pragma: export
+#include <memdesc/constants.hpp>  // IWYU pragma: export
+#include <memdesc/gfp.hpp>     // IWYU pragma: export
+#include <memdesc/result.hpp>  // IWYU pragma: export
+#include <memdesc/word.hpp>    // IWYU pragma: export

@@ -1,0 +1,113 @@
+// api/arena.cpp — the public Arena: a Memmap and the PageAllocator over it.
+#include <memdesc/arena.hpp>
+
+#include <cstdio>
+
+#include "core/memmap.hpp"
+#include "page/page_alloc.hpp"
+#include "platform/os.hpp"
+
+namespace memdesc {
+
+Result<std::unique_ptr<Arena>> Arena::create(const ArenaConfig& cfg) {
+  std::uint64_t t0 = platform::now_ns();
+  if (cfg.max_order > MemdescWord::kMaxOrder) return Error{Errc::invalid_config, 0, "max_order above 15"};
+  if (cfg.movable_percent > 100) return Error{Errc::invalid_config, 0, "movable_percent above 100"};
+  std::size_t block = kPageSize << cfg.max_order;
+  std::size_t size = align_up(cfg.size, block);
+  std::size_t movable = align_down(size * cfg.movable_percent / 100, block);  // size <= 16 TiB: no overflow
+  if (movable >= size) movable = size - block;  // NORMAL keeps at least one block
+
+  auto mm = core::Memmap::create(size, cfg.max_order, movable);
+  if (!mm.ok()) return mm.error();
+  page::PageAllocConfig pc{cfg.pcp_high, cfg.pcp_batch, cfg.thread_cache};
+  auto pa = page::PageAllocator::create(*mm.value(), pc);
+  if (!pa.ok()) return pa.error();
+
+  std::unique_ptr<Arena> a(new Arena());
+  a->mm_ = std::move(mm.value());
+  a->pages_ = std::move(pa.value());
+  a->init_seconds_ = static_cast<double>(platform::now_ns() - t0) / 1e9;
+  return a;
+}
+
+Arena::~Arena() {
+  pages_.reset();  // before the memmap it points into
+  mm_.reset();
+}
+
+void* Arena::alloc_pages(unsigned order, unsigned gfp) {
+  return pages_->alloc(order, gfp, MemdescWord::misc(MiscSubtype::Pages, order));
+}
+
+void* Arena::alloc_pages_desc(unsigned order, MemdescWord word, unsigned gfp) {
+  if (MEMDESC_UNLIKELY(!word.is_valid() || word.is(MemdescType::Buddy) || word.order() != order)) {
+    char buf[96];
+    format_word(word, buf, sizeof buf);
+    char why[160];
+    std::snprintf(why, sizeof why, "word %s cannot describe an order-%u allocation", buf, order);
+    report_bad_argument("alloc_pages_desc", why);
+  }
+  return pages_->alloc(order, gfp, word);
+}
+
+void Arena::free_pages(void* addr) {
+  pages_->free(addr, MemdescWord::misc(MiscSubtype::Pages, 0), /*any_order=*/true, "free_pages");
+}
+
+void Arena::free_pages_desc(void* addr, MemdescWord word) {
+  pages_->free(addr, word, /*any_order=*/false, "free_pages_desc");
+}
+
+bool Arena::contains(const void* p) const { return mm_->contains(p); }
+std::uint64_t Arena::pfn_of(const void* p) const { return mm_->pfn(p); }
+void* Arena::pfn_to_virt(std::uint64_t pfn) const { return mm_->addr(pfn); }
+std::uint64_t Arena::pages() const { return mm_->pages(); }
+unsigned Arena::max_order() const { return mm_->max_order(); }
+
+std::optional<MemdescWord> Arena::virt_to_memdesc(const void* p) const {
+  if (!mm_->contains(p)) return std::nullopt;
+  return mm_->word(mm_->pfn(p));
+}
+
+MemdescWord Arena::pfn_to_memdesc(std::uint64_t pfn) const {
+  if (pfn >= mm_->pages()) report_bad_argument("pfn_to_memdesc", "pfn beyond the end of the arena");
+  return mm_->word(pfn);
+}
+
+void Arena::drain_thread_cache() { pages_->drain_local(); }
+Result<std::size_t> Arena::purge(unsigned min_order) { return pages_->purge(min_order); }
+void Arena::validate() const { pages_->validate(); }
+
+ArenaInfo Arena::info() const {
+  ArenaInfo i;
+  i.arena_bytes = mm_->bytes();
+  i.pages = mm_->pages();
+  i.max_order = mm_->max_order();
+  const auto& m = mm_->metadata();
+  i.metadata.words = m.words.load(std::memory_order_relaxed);
+  i.metadata.free_state = m.free_state.load(std::memory_order_relaxed);
+  i.metadata.caches = m.caches.load(std::memory_order_relaxed);
+  i.metadata.descriptors = m.descriptors.load(std::memory_order_relaxed);
+  i.metadata.total = m.total();
+  i.bytes_per_page = static_cast<double>(i.metadata.total) / static_cast<double>(i.pages);
+  i.init_seconds = init_seconds_;
+  i.rss_bytes = platform::rss_bytes();
+  i.word_array_resident_bytes = mm_->word_array_resident_bytes();
+  i.cached_pages = pages_->cached_pages();
+  for (unsigned z = 0; z < core::kNrZones; ++z) {
+    auto s = pages_->zone_snapshot(static_cast<core::ZoneId>(z));
+    ZoneInfo& zi = i.zones[z];
+    zi.name = core::zone_name(s.id);
+    zi.start_pfn = mm_->zone_start(s.id);
+    zi.pages = s.pages;
+    zi.free_pages = s.free_pages;
+    for (unsigned k = 0; k <= MemdescWord::kMaxOrder; ++k) zi.nr_free[k] = s.nr_free[k];
+    i.free_pages += s.free_pages;
+  }
+  return i;
+}
+
+Error last_error() { return page::tls_last_error; }
+
+}  // namespace memdesc

@@ -1,0 +1,53 @@
+// base/lock_rank.cpp — lock-order witness (checked builds) and the spin lock's slow path.
+#include "base/lock_rank.hpp"
+
+#include <sched.h>
+
+#include "base/report.hpp"
+
+namespace memdesc {
+
+const char* lock_rank_name(LockRank r) {
+  switch (r) {
+    case LockRank::CacheRegistry: return "CacheRegistry";
+    case LockRank::Zone: return "Zone";
+  }
+  return "?";
+}
+
+namespace lock_witness {
+namespace {
+constexpr int kMaxHeld = 16;
+thread_local LockRank held[kMaxHeld];
+thread_local int nheld = 0;
+}  // namespace
+
+void acquired(LockRank r) {
+  if (nheld > 0 && static_cast<int>(held[nheld - 1]) >= static_cast<int>(r))
+    report_lock_order(lock_rank_name(r), lock_rank_name(held[nheld - 1]));
+  if (nheld == kMaxHeld) report_lock_order(lock_rank_name(r), "too many locks");
+  held[nheld++] = r;
+}
+
+void released(LockRank r) {
+  // Locks are released in LIFO order everywhere in memdesc; anything else is a bug.
+  if (nheld == 0 || held[nheld - 1] != r) report_lock_order("(release out of order)", lock_rank_name(r));
+  --nheld;
+}
+}  // namespace lock_witness
+
+void SpinLock::lock_slow() {
+  for (unsigned spins = 0;; ++spins) {
+    while (locked_.load(std::memory_order_relaxed)) {
+      if (spins < 64) {
+        __builtin_ia32_pause();
+        ++spins;
+      } else {
+        sched_yield();  // more threads than cores: let the holder run
+      }
+    }
+    if (!locked_.exchange(true, std::memory_order_acquire)) return;
+  }
+}
+
+}  // namespace memdesc

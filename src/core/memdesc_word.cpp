@@ -1,0 +1,66 @@
+// core/memdesc_word.cpp — names and the printer for memdesc words.
+#include <cinttypes>
+#include <cstdio>
+#include <memdesc/word.hpp>
+
+namespace memdesc {
+
+const char* type_name(MemdescType t) {
+  switch (t) {
+#define MEMDESC_X(name, value, ptr, desc) case MemdescType::name: return #name;
+    MEMDESC_TYPE_TABLE(MEMDESC_X)
+#undef MEMDESC_X
+  }
+  return "Unassigned";
+}
+
+const char* type_description(MemdescType t) {
+  switch (t) {
+#define MEMDESC_X(name, value, ptr, desc) case MemdescType::name: return desc;
+    MEMDESC_TYPE_TABLE(MEMDESC_X)
+#undef MEMDESC_X
+  }
+  return "unassigned type";
+}
+
+const char* misc_subtype_name(MiscSubtype s) {
+  switch (s) {
+    case MiscSubtype::Reserved: return "reserved";
+    case MiscSubtype::Zero: return "zero";
+    case MiscSubtype::Unknown: return "unknown";
+    case MiscSubtype::Vmalloc: return "vmalloc";
+    case MiscSubtype::Guard: return "guard";
+    case MiscSubtype::Offline: return "offline";
+    case MiscSubtype::KmallocLarge: return "kmalloc_large";
+    case MiscSubtype::Exact: return "exact";
+    case MiscSubtype::Brd: return "brd";
+    case MiscSubtype::Pages: return "pages";
+  }
+  return "?";
+}
+
+void format_word(MemdescWord w, char* buf, std::size_t n) {
+  if (!w.is_valid()) {
+    std::snprintf(buf, n, "invalid(0x%016" PRIx64 ")", w.raw());
+    return;
+  }
+  switch (w.type()) {
+    case MemdescType::Buddy:
+      std::snprintf(buf, n, "Buddy(%s)", w.buddy_dirty() ? "dirty" : "clean");
+      return;
+    case MemdescType::Misc:
+      std::snprintf(buf, n, "Misc(%s, order=%u%s)", misc_subtype_name(w.misc_subtype()), w.order(),
+                    w.misc_mappable() ? ", mappable" : "");
+      return;
+    default:
+      std::snprintf(buf, n, "%s(desc=%p, order=%u, aux=%u)", type_name(w.type()), w.desc(), w.order(), w.aux());
+  }
+}
+
+std::string to_string(MemdescWord w) {
+  char buf[96];
+  format_word(w, buf, sizeof buf);
+  return buf;
+}
+
+}  // namespace memdesc

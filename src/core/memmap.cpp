@@ -1,0 +1,58 @@
+// core/memmap.cpp — see memmap.hpp.
+#include "core/memmap.hpp"
+
+#include "platform/os.hpp"
+
+namespace memdesc::core {
+
+const char* zone_name(ZoneId z) { return z == ZoneId::Normal ? "Normal" : "Movable"; }
+
+namespace {
+std::atomic<std::uint64_t> g_next_id{1};
+}
+
+Result<std::unique_ptr<Memmap>> Memmap::create(std::size_t bytes, unsigned max_order, std::size_t movable_bytes) {
+  if (max_order > MemdescWord::kMaxOrder) return Error{Errc::invalid_config, 0, "max_order above 15"};
+  const std::size_t block = kPageSize << max_order;
+  bytes = align_up(bytes, block);
+  movable_bytes = align_up(movable_bytes, block);
+  if (bytes == 0) return Error{Errc::invalid_config, 0, "arena size is zero"};
+  if (bytes / kPageSize > kMaxPages) return Error{Errc::invalid_config, 0, "arena larger than 16 TiB"};
+  if (movable_bytes >= bytes) return Error{Errc::invalid_config, 0, "movable zone must leave room for the normal zone"};
+
+  std::unique_ptr<Memmap> m(new Memmap());
+  m->pages_ = bytes / kPageSize;
+  m->movable_start_ = (bytes - movable_bytes) / kPageSize;
+  m->max_order_ = max_order;
+  m->id_ = g_next_id.fetch_add(1, std::memory_order_relaxed);
+
+  // The page words: reserved and committed, never touched here. A zero word is a clean free
+  // page (BUDDY-WORD), so the array needs no initialisation and costs RSS only where used.
+  m->words_bytes_ = align_up(m->pages_ * sizeof(std::uint64_t), platform::os_page_size());
+  auto w = platform::reserve_committed(m->words_bytes_, platform::os_page_size());
+  if (!w.ok()) return w.error();
+  m->words_ = static_cast<std::atomic<std::uint64_t>*>(w.value());
+  static_assert(sizeof(std::atomic<std::uint64_t>) == 8 && std::atomic<std::uint64_t>::is_always_lock_free);
+
+  // The arena. ARENA-ALIGN: base aligned to the largest block.
+  auto a = platform::reserve(bytes, block);
+  if (!a.ok()) return a.error();
+  m->base_ = reinterpret_cast<std::uintptr_t>(a.value());
+  m->bytes_ = bytes;
+  if (Error e = platform::commit(a.value(), bytes)) return e;  // ~Memmap releases both ranges
+  // MEMDESC-PTR: descriptors will live in the arena; their addresses must fit 47 bits.
+  if (m->base_ + bytes > (std::uintptr_t{1} << MemdescWord::kPtrBits))
+    return Error{Errc::invalid_config, 0, "arena ends above 2^47"};
+
+  m->meta_.words.store(m->pages_ * sizeof(std::uint64_t), std::memory_order_relaxed);
+  return m;
+}
+
+Memmap::~Memmap() {
+  platform::release(reinterpret_cast<void*>(base_), bytes_);
+  platform::release(words_, words_bytes_);
+}
+
+std::size_t Memmap::word_array_resident_bytes() const { return platform::resident_bytes(words_, words_bytes_); }
+
+}  // namespace memdesc::core

@@ -1,0 +1,93 @@
+// core/memmap.hpp — the arena's memory and its page-word array (the "memmap").
+//
+// Owns: one reserved, committed, max-block-aligned range of "physical" pages (the arena), and
+// an array of exactly one 8-byte memdesc word per page kept OUTSIDE the arena [MEMDESC-SIZE].
+// pfn n is the page at base + n * 4 KiB; pfn 0 is aligned to the largest buddy block
+// [ARENA-ALIGN], so buddy arithmetic (pfn ^ (1 << order)) needs no offset.
+// Zones: NORMAL = [0, movable_start), MOVABLE = [movable_start, pages); both boundaries are
+// multiples of the largest block [ZONE-ALIGN], so no buddy pair straddles a zone.
+// Does not own: free-page state (page/buddy), descriptors (their layers).
+//
+// Fields are written once in create() and read-only afterwards, except the words (atomics,
+// see word_slot) and the metadata counters (atomics).
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <memdesc/word.hpp>
+
+#include "base/bits.hpp"
+#include <memdesc/result.hpp>
+
+namespace memdesc::core {
+
+enum class ZoneId : std::uint8_t { Normal = 0, Movable = 1 };
+inline constexpr unsigned kNrZones = 2;
+const char* zone_name(ZoneId z);
+
+// Bytes of metadata by kind; every layer adds what it allocates. All-in bytes per page is
+// total() / pages.
+struct MetadataCounters {
+  std::atomic<std::uint64_t> words{0};        // the page-word array
+  std::atomic<std::uint64_t> free_state{0};   // buddy bitmaps
+  std::atomic<std::uint64_t> caches{0};       // per-thread page caches
+  std::atomic<std::uint64_t> descriptors{0};  // descriptor memory (slab, folio, ...)
+  std::uint64_t total() const {
+    return words.load(std::memory_order_relaxed) + free_state.load(std::memory_order_relaxed) +
+           caches.load(std::memory_order_relaxed) + descriptors.load(std::memory_order_relaxed);
+  }
+};
+
+class Memmap {
+ public:
+  // Largest arena: pfns fit 32 bits (per-thread caches store them so) = 16 TiB.
+  static constexpr std::uint64_t kMaxPages = std::uint64_t{1} << 32;
+
+  static Result<std::unique_ptr<Memmap>> create(std::size_t bytes, unsigned max_order, std::size_t movable_bytes);
+  ~Memmap();
+  Memmap(const Memmap&) = delete;
+  Memmap& operator=(const Memmap&) = delete;
+
+  std::uintptr_t base() const { return base_; }
+  std::size_t bytes() const { return bytes_; }
+  std::uint64_t pages() const { return pages_; }
+  unsigned max_order() const { return max_order_; }
+  std::uint64_t id() const { return id_; }  // unique in the process, never reused
+
+  bool contains(const void* p) const { return reinterpret_cast<std::uintptr_t>(p) - base_ < bytes_; }
+  std::uint64_t pfn(const void* p) const { return (reinterpret_cast<std::uintptr_t>(p) - base_) >> kPageShift; }
+  void* addr(std::uint64_t pfn) const { return reinterpret_cast<void*>(base_ + (pfn << kPageShift)); }
+
+  // The word of page `pfn`. Writers store with release (publishing a descriptor built before),
+  // lockless readers load with acquire; see docs/LOCKING.md for who may write which word.
+  std::atomic<std::uint64_t>& word_slot(std::uint64_t pfn) const { return words_[pfn]; }
+  MemdescWord word(std::uint64_t pfn) const { return MemdescWord::from_raw(words_[pfn].load(std::memory_order_acquire)); }
+  void set_word(std::uint64_t pfn, MemdescWord w) const { words_[pfn].store(w.raw(), std::memory_order_release); }
+  void set_words(std::uint64_t pfn, std::uint64_t n, MemdescWord w) const {
+    for (std::uint64_t i = 0; i < n; ++i) words_[pfn + i].store(w.raw(), std::memory_order_release);
+  }
+
+  ZoneId zone_of(std::uint64_t pfn) const { return pfn >= movable_start_ ? ZoneId::Movable : ZoneId::Normal; }
+  std::uint64_t zone_start(ZoneId z) const { return z == ZoneId::Normal ? 0 : movable_start_; }
+  std::uint64_t zone_pages(ZoneId z) const { return z == ZoneId::Normal ? movable_start_ : pages_ - movable_start_; }
+
+  MetadataCounters& metadata() { return meta_; }
+  const MetadataCounters& metadata() const { return meta_; }
+  std::size_t word_array_resident_bytes() const;
+
+ private:
+  Memmap() = default;
+
+  std::uintptr_t base_ = 0;
+  std::size_t bytes_ = 0;
+  std::uint64_t pages_ = 0;
+  std::uint64_t movable_start_ = 0;
+  unsigned max_order_ = 0;
+  std::uint64_t id_ = 0;
+  std::atomic<std::uint64_t>* words_ = nullptr;
+  std::size_t words_bytes_ = 0;
+  MetadataCounters meta_;
+};
+
+}  // namespace memdesc::core

@@ -1,0 +1,154 @@
+// page/buddy.cpp — see buddy.hpp.
+#include "page/buddy.hpp"
+
+#include "base/bits.hpp"
+#include "base/check.hpp"
+#include "platform/os.hpp"
+
+namespace memdesc::page {
+
+Error BuddyZone::init(core::Memmap& mm, core::ZoneId id) {
+  mm_ = &mm;
+  id_ = id;
+  start_ = mm.zone_start(id);
+  pages_ = mm.zone_pages(id);
+  max_order_ = mm.max_order();
+  if (pages_ == 0) return Error::none();  // an empty zone: every allocation falls through
+  std::size_t words = 0;
+  for (unsigned k = 0; k <= max_order_; ++k) words += core::HierBitmap::words_for(pages_ >> k);
+  std::size_t bytes = align_up(words * sizeof(std::uint64_t), platform::os_page_size());
+  auto mem = platform::reserve_committed(bytes, platform::os_page_size());
+  if (!mem.ok()) return mem.error();
+  bitmap_mem_ = mem.value();
+  bitmap_bytes_ = bytes;
+  auto* storage = static_cast<std::uint64_t*>(bitmap_mem_);
+  for (unsigned k = 0; k <= max_order_; ++k) {
+    free_[k].init(pages_ >> k, storage);
+    storage += core::HierBitmap::words_for(pages_ >> k);
+  }
+  // Every max-order block starts free and clean: set the top bitmap; the words are already the
+  // zero word (BUDDY-WORD) because the word array is fresh.
+  free_[max_order_].set_all();
+  nr_free_[max_order_] = pages_ >> max_order_;
+  free_pages_ = pages_;
+  return Error::none();
+}
+
+BuddyZone::~BuddyZone() { platform::release(bitmap_mem_, bitmap_bytes_); }
+
+Block BuddyZone::alloc_locked(unsigned order) {
+  unsigned k = order;
+  while (k <= max_order_ && nr_free_[k] == 0) ++k;
+  if (k > max_order_) return {};
+  std::uint64_t idx = free_[k].find_first();
+  MEMDESC_ASSERT(idx != core::HierBitmap::kNone);
+  free_[k].clear(idx);
+  --nr_free_[k];
+  std::uint64_t pfn = start_ + (idx << k);
+  bool dirty = mm_->word(pfn).buddy_dirty();
+  // Split: keep the lower half, free the upper half at each order on the way down.
+  while (k > order) {
+    --k;
+    std::uint64_t upper = pfn + (std::uint64_t{1} << k);
+    free_[k].set((upper - start_) >> k);
+    ++nr_free_[k];
+    mm_->set_word(upper, MemdescWord::buddy(dirty));
+  }
+  free_pages_ -= std::uint64_t{1} << order;
+  return {pfn, dirty};
+}
+
+void BuddyZone::free_locked(std::uint64_t pfn, unsigned order, bool dirty) {
+  mm_->set_words(pfn, std::uint64_t{1} << order, MemdescWord::buddy(false));
+  insert_locked(pfn, order, dirty);
+}
+
+void BuddyZone::insert_locked(std::uint64_t pfn, unsigned order, bool dirty) {
+  MEMDESC_ASSERT((pfn & ((std::uint64_t{1} << order) - 1)) == 0);  // BUDDY-ALIGN
+  free_pages_ += std::uint64_t{1} << order;
+  while (order < max_order_) {
+    std::uint64_t buddy = pfn ^ (std::uint64_t{1} << order);  // same zone: ZONE-ALIGN
+    std::uint64_t bidx = (buddy - start_) >> order;
+    if (!free_[order].test(bidx)) break;
+    free_[order].clear(bidx);
+    --nr_free_[order];
+    dirty |= mm_->word(buddy).buddy_dirty();
+    // The higher of the pair becomes an interior page of the merged block: clean word.
+    mm_->set_word(pfn > buddy ? pfn : buddy, MemdescWord::buddy(false));
+    pfn &= buddy;
+    ++order;
+  }
+  free_[order].set((pfn - start_) >> order);
+  ++nr_free_[order];
+  mm_->set_word(pfn, MemdescWord::buddy(dirty));
+}
+
+void BuddyZone::isolate_locked(std::uint64_t pfn, unsigned order) {
+  std::uint64_t idx = (pfn - start_) >> order;
+  MEMDESC_CHECK("BUDDY-BITMAP", free_[order].test(idx));
+  free_[order].clear(idx);
+  --nr_free_[order];
+  free_pages_ -= std::uint64_t{1} << order;
+}
+
+std::uint64_t BuddyZone::next_free_locked(unsigned order, std::uint64_t from_index) const {
+  if (pages_ == 0 || from_index >= (pages_ >> order)) return core::HierBitmap::kNone;
+  return free_[order].find_next(from_index);
+}
+
+void BuddyZone::validate_locked() const {
+  if (pages_ == 0) return;
+  std::uint64_t total = 0;
+  // covered_until: every free block found so far lies below this pfn when walking in address
+  // order; blocks of different orders are walked merged by address to detect overlap.
+  std::uint64_t pos[MemdescWord::kMaxOrder + 1];
+  for (unsigned k = 0; k <= max_order_; ++k) {
+    if (!free_[k].summary_consistent()) report_invariant("HBITMAP-SUMMARY", "zone %s order %u", core::zone_name(id_), k);
+    pos[k] = free_[k].find_first();
+  }
+  std::uint64_t count[MemdescWord::kMaxOrder + 1] = {};
+  std::uint64_t covered_until = start_;
+  for (;;) {
+    // The free block with the lowest pfn among all orders.
+    unsigned best = max_order_ + 1;
+    std::uint64_t best_pfn = kNoPfn;
+    for (unsigned k = 0; k <= max_order_; ++k) {
+      if (pos[k] == core::HierBitmap::kNone) continue;
+      std::uint64_t p = start_ + (pos[k] << k);
+      if (p < best_pfn) best_pfn = p, best = k;
+    }
+    if (best > max_order_) break;
+    unsigned k = best;
+    std::uint64_t pfn = best_pfn, n = std::uint64_t{1} << k;
+    if (pfn < covered_until)
+      report_invariant("BUDDY-WORD", "zone %s: free block pfn %llu order %u overlaps another free block",
+                       core::zone_name(id_), static_cast<unsigned long long>(pfn), k);
+    MemdescWord head = mm_->word(pfn);
+    if (!head.is(MemdescType::Buddy) || !head.is_valid())
+      report_invariant("BUDDY-WORD", "zone %s: free block pfn %llu has word %s", core::zone_name(id_),
+                       static_cast<unsigned long long>(pfn), to_string(head).c_str());
+    for (std::uint64_t i = 1; i < n; ++i)
+      if (mm_->word(pfn + i).raw() != 0)
+        report_invariant("BUDDY-WORD", "zone %s: interior page pfn %llu of free block %llu has word %s",
+                         core::zone_name(id_), static_cast<unsigned long long>(pfn + i),
+                         static_cast<unsigned long long>(pfn), to_string(mm_->word(pfn + i)).c_str());
+    if (k < max_order_ && free_[k].test(((pfn ^ n) - start_) >> k))
+      report_invariant("BUDDY-MERGED", "zone %s: buddies pfn %llu and %llu of order %u are both free",
+                       core::zone_name(id_), static_cast<unsigned long long>(pfn),
+                       static_cast<unsigned long long>(pfn ^ n), k);
+    covered_until = pfn + n;
+    total += n;
+    ++count[k];
+    pos[k] = free_[k].find_next(pos[k] + 1);
+  }
+  for (unsigned k = 0; k <= max_order_; ++k)
+    if (count[k] != nr_free_[k])
+      report_invariant("BUDDY-COUNT", "zone %s order %u: %llu blocks in bitmap, counter says %llu",
+                       core::zone_name(id_), k, static_cast<unsigned long long>(count[k]),
+                       static_cast<unsigned long long>(nr_free_[k]));
+  if (total != free_pages_)
+    report_invariant("BUDDY-COUNT", "zone %s: %llu free pages in bitmaps, counter says %llu", core::zone_name(id_),
+                     static_cast<unsigned long long>(total), static_cast<unsigned long long>(free_pages_));
+}
+
+}  // namespace memdesc::page

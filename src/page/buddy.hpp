@@ -1,0 +1,84 @@
+// page/buddy.hpp — one zone's buddy allocator: free blocks of orders 0..max_order.
+//
+// Free-page state fits the one-word budget and never touches free memory:
+//   * one hierarchical bitmap per order; bit i of order k is set exactly when the block of
+//     order k starting at zone pfn i << k is free and not part of a larger free block
+//     [BUDDY-BITMAP]. find_first gives the lowest free block: address-ordered first fit.
+//   * the first page's word of a free block is Buddy(dirty flag), every other page of it holds
+//     the clean Buddy word 0 [BUDDY-WORD]. "dirty" = the block may hold resident memory; a
+//     clean block reads as zero (never touched, or purged) and needs no zeroing.
+// No allocation on the free path, no list links in free pages, 2 bits per page in bitmaps plus
+// 1/64 of that in summaries. docs/MEMDESC.md says why this representation was chosen.
+//
+// Invariants (validate_locked checks them; docs/INVARIANTS.md lists them):
+//   BUDDY-ALIGN   a free block of order k starts at a pfn that is a multiple of 2^k.
+//   BUDDY-MERGED  no two free buddies of the same order below max_order: they would have merged.
+//   BUDDY-COUNT   nr_free[k] == bits set in bitmap k; free_pages == sum nr_free[k] << k.
+//   BUDDY-WORD    as above; and a free block's pages are not covered by another free block.
+//
+// Locking: every member function with the _locked suffix needs lock (rank Zone); the lock guards
+// the bitmaps, the counters and the words of free blocks.
+#pragma once
+#include <cstdint>
+
+#include "base/lock_rank.hpp"
+#include "core/hbitmap.hpp"
+#include "core/memmap.hpp"
+
+namespace memdesc::page {
+
+inline constexpr std::uint64_t kNoPfn = ~std::uint64_t{0};
+
+struct Block {
+  std::uint64_t pfn = kNoPfn;
+  bool dirty = false;  // may hold resident memory (clean blocks read as zero)
+};
+
+class BuddyZone {
+ public:
+  BuddyZone() = default;
+  ~BuddyZone();
+  BuddyZone(const BuddyZone&) = delete;
+  BuddyZone& operator=(const BuddyZone&) = delete;
+
+  Error init(core::Memmap& mm, core::ZoneId id);
+
+  // Removes the lowest free block of exactly `order`, splitting a larger one if needed.
+  // Returns {kNoPfn} when the zone has no block of order >= `order`. Does not write the
+  // allocated block's words: the caller owns them from here.
+  Block alloc_locked(unsigned order);
+  // Inserts a block whose words the caller has NOT yet reset; merges with free buddies.
+  // Writes the words of the block to Buddy (BUDDY-WORD).
+  void free_locked(std::uint64_t pfn, unsigned order, bool dirty);
+  // Inserts a block whose words are all already Buddy (pages from a per-thread cache).
+  void insert_locked(std::uint64_t pfn, unsigned order, bool dirty);
+  // Takes the free block of `order` at `pfn` out of the free state (purge isolates blocks so).
+  void isolate_locked(std::uint64_t pfn, unsigned order);
+
+  // Next free block of exactly `order` at or after zone-relative index `from`.
+  std::uint64_t next_free_locked(unsigned order, std::uint64_t from_index) const;
+
+  void validate_locked() const;  // fatal report on violation; O(zone pages)
+
+  std::uint64_t nr_free_locked(unsigned order) const { return nr_free_[order]; }
+  std::uint64_t free_pages_locked() const { return free_pages_; }
+  std::uint64_t start_pfn() const { return start_; }
+  std::uint64_t pages() const { return pages_; }
+  core::ZoneId id() const { return id_; }
+  std::size_t metadata_bytes() const { return bitmap_bytes_; }
+
+  SpinLock lock{LockRank::Zone};
+
+ private:
+  core::Memmap* mm_ = nullptr;
+  core::ZoneId id_ = core::ZoneId::Normal;
+  std::uint64_t start_ = 0, pages_ = 0;
+  unsigned max_order_ = 0;
+  core::HierBitmap free_[MemdescWord::kMaxOrder + 1];
+  void* bitmap_mem_ = nullptr;  // one reservation holds every order's bitmap
+  std::size_t bitmap_bytes_ = 0;
+  std::uint64_t nr_free_[MemdescWord::kMaxOrder + 1] = {};
+  std::uint64_t free_pages_ = 0;
+};
+
+}  // namespace memdesc::page

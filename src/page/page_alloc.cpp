@@ -1,0 +1,275 @@
+// page/page_alloc.cpp — slow paths of the page allocator. See page_alloc.hpp.
+#include "page/page_alloc.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <new>
+#include <vector>
+
+#include "platform/os.hpp"
+
+namespace memdesc::page {
+
+Result<std::unique_ptr<PageAllocator>> PageAllocator::create(core::Memmap& mm, const PageAllocConfig& cfg) {
+  if (cfg.thread_cache && (cfg.pcp_batch == 0 || cfg.pcp_high < cfg.pcp_batch || cfg.pcp_high > (1u << 20)))
+    return Error{Errc::invalid_config, 0, "per-thread cache needs 0 < batch <= high <= 2^20"};
+  std::unique_ptr<PageAllocator> pa(new PageAllocator());
+  pa->mm_ = &mm;
+  pa->cfg_ = cfg;
+  pa->pcp_orders_ = cfg.thread_cache ? std::min(kPcpMaxOrder, mm.max_order()) + 1 : 0;
+  pa->has_movable_ = mm.zone_pages(core::ZoneId::Movable) != 0;
+  std::uint64_t meta = 0;
+  for (unsigned z = 0; z < core::kNrZones; ++z) {
+    if (Error e = pa->zones_[z].init(mm, static_cast<core::ZoneId>(z))) return e;
+    meta += pa->zones_[z].metadata_bytes();
+  }
+  mm.metadata().free_state.fetch_add(meta, std::memory_order_relaxed);
+  return pa;
+}
+
+PageAllocator::~PageAllocator() {
+  detach_all_thread_caches(this);
+  std::uint64_t meta = 0;
+  for (auto& z : zones_) meta += z.metadata_bytes();
+  mm_->metadata().free_state.fetch_sub(meta, std::memory_order_relaxed);
+}
+
+// ---- per-thread caches -------------------------------------------------------------------
+
+ThreadPageCache* PageAllocator::new_thread_cache() {
+  std::uint32_t high[kPcpOrders], batch[kPcpOrders], slots = 0;
+  for (unsigned k = 0; k < pcp_orders_; ++k) {
+    high[k] = std::max(8u, cfg_.pcp_high >> k);
+    batch[k] = std::min(high[k], std::max(2u, cfg_.pcp_batch >> k));
+    slots += high[k];
+  }
+  std::size_t bytes = sizeof(ThreadPageCache) + core::kNrZones * slots * sizeof(std::uint32_t);
+  void* mem = ::operator new(bytes, std::nothrow);
+  if (!mem) return nullptr;
+  auto* c = new (mem) ThreadPageCache();
+  c->owner_id = mm_->id();
+  c->bytes = bytes;
+  auto* store = reinterpret_cast<std::uint32_t*>(c + 1);
+  for (unsigned z = 0; z < core::kNrZones; ++z)
+    for (unsigned k = 0; k < pcp_orders_; ++k) {
+      c->lists[z][k].high = high[k];
+      c->lists[z][k].batch = batch[k];
+      c->lists[z][k].pfns = store;
+      store += high[k];
+    }
+  mm_->metadata().caches.fetch_add(bytes, std::memory_order_relaxed);
+  return c;
+}
+
+void PageAllocator::refill(PcpList& l, core::ZoneId z, unsigned order) {
+  BuddyZone& zone = zones_[static_cast<unsigned>(z)];
+  std::uint32_t n = l.count.load(std::memory_order_relaxed);
+  LockGuard g(zone.lock);
+  while (n < l.batch) {
+    Block b = zone.alloc_locked(order);
+    if (b.pfn == kNoPfn) break;
+    // PCP-WORD: a cached block keeps Buddy words; alloc_locked left the first page's word as
+    // Buddy(dirty flag) and the others 0.
+    l.pfns[n++] = static_cast<std::uint32_t>(b.pfn);
+  }
+  l.count.store(n, std::memory_order_relaxed);
+}
+
+void PageAllocator::drain_list(PcpList& l, core::ZoneId z, unsigned order, std::uint32_t n) {
+  std::uint32_t count = l.count.load(std::memory_order_relaxed);
+  n = std::min(n, count);
+  if (n == 0) return;
+  BuddyZone& zone = zones_[static_cast<unsigned>(z)];
+  {
+    LockGuard g(zone.lock);
+    for (std::uint32_t i = 0; i < n; ++i) {  // the bottom of the stack is the coldest
+      std::uint64_t pfn = l.pfns[i];
+      zone.insert_locked(pfn, order, mm_->word(pfn).buddy_dirty());
+    }
+  }
+  std::copy(l.pfns + n, l.pfns + count, l.pfns);
+  l.count.store(count - n, std::memory_order_relaxed);
+}
+
+void PageAllocator::drain_cache(ThreadPageCache* c) {
+  for (unsigned z = 0; z < core::kNrZones; ++z)
+    for (unsigned k = 0; k < pcp_orders_; ++k) drain_list(c->lists[z][k], static_cast<core::ZoneId>(z), k, ~0u);
+}
+
+void PageAllocator::drain_local() {
+  if (ThreadPageCache* c = find_thread_cache(this)) drain_cache(c);
+}
+
+// ---- allocation slow path ----------------------------------------------------------------
+
+Block PageAllocator::take_from_zones(unsigned order, unsigned gfp) {
+  core::ZoneId pref = preferred_zone(gfp);
+  for (core::ZoneId z : {pref, core::ZoneId::Normal}) {
+    BuddyZone& zone = zones_[static_cast<unsigned>(z)];
+    LockGuard g(zone.lock);
+    Block b = zone.alloc_locked(order);
+    if (b.pfn != kNoPfn) return b;
+    if (z == core::ZoneId::Normal) break;
+  }
+  return {};
+}
+
+void* PageAllocator::alloc_slow(unsigned order, unsigned gfp, MemdescWord w) {
+  if (order > mm_->max_order()) {
+    tls_last_error = Error{Errc::out_of_memory, 0, "order above the arena's max_order"};
+    return nullptr;
+  }
+  if (order < pcp_orders_ && !(gfp & GFP_NOCACHE)) {
+    if (ThreadPageCache* c = attach_thread_cache(this)) {
+      core::ZoneId z = preferred_zone(gfp);
+      PcpList& l = c->lists[static_cast<unsigned>(z)][order];
+      if (l.count.load(std::memory_order_relaxed) == 0) refill(l, z, order);
+      std::uint32_t n = l.count.load(std::memory_order_relaxed);
+      if (n != 0) {
+        l.count.store(n - 1, std::memory_order_relaxed);
+        return finish_alloc(l.pfns[n - 1], order, gfp, w);
+      }
+    }
+  }
+  Block b = take_from_zones(order, gfp);
+  if (b.pfn == kNoPfn) {
+    // Blocks this thread holds in its cache may coalesce into what is asked for.
+    drain_local();
+    b = take_from_zones(order, gfp);
+  }
+  if (b.pfn == kNoPfn) {
+    tls_last_error = Error{Errc::out_of_memory, 0, "no free block of the requested order"};
+    return nullptr;
+  }
+  return finish_alloc(b.pfn, order, gfp, w);
+}
+
+// ---- free slow paths ---------------------------------------------------------------------
+
+void PageAllocator::free_slow(std::uint64_t pfn, unsigned order) {
+  core::ZoneId z = mm_->zone_of(pfn);
+  if (order < pcp_orders_) {
+    if (ThreadPageCache* c = attach_thread_cache(this)) {
+      PcpList& l = c->lists[static_cast<unsigned>(z)][order];
+      if (l.count.load(std::memory_order_relaxed) >= l.high) drain_list(l, z, order, l.batch);
+      free_block(pfn, order);  // the slot now matches and the list has room
+      return;
+    }
+  }
+  BuddyZone& zone = zones_[static_cast<unsigned>(z)];
+  // Dirty: the block was handed out, so it may have been written.
+  mm_->set_words(pfn, std::uint64_t{1} << order, MemdescWord::buddy(false));
+  LockGuard g(zone.lock);
+  zone.insert_locked(pfn, order, true);
+}
+
+void PageAllocator::free_bad_slow(void* addr, MemdescWord expected, const char* op) {
+  if (!mm_->contains(addr))
+    report_foreign_pointer(op, addr, mm_->addr(0), reinterpret_cast<void*>(mm_->base() + mm_->bytes()));
+  std::uint64_t pfn = mm_->pfn(addr);
+  MemdescWord w = mm_->word(pfn);
+  char found[96], want[96];
+  format_word(w, found, sizeof found);
+  if (w.is(MemdescType::Buddy)) report_double_free(op, addr, pfn, found);
+  bool type_ok = expected.is(MemdescType::Misc)
+                     ? w.is(MemdescType::Misc) && w.misc_subtype() == expected.misc_subtype()
+                     : w == expected;
+  if (!type_ok) {
+    if (expected.is(MemdescType::Misc))
+      std::snprintf(want, sizeof want, "Misc(%s) (a block from alloc_pages)", misc_subtype_name(expected.misc_subtype()));
+    else
+      format_word(expected, want, sizeof want);
+    report_wrong_type(op, addr, want, found);
+  }
+  std::uintptr_t start = reinterpret_cast<std::uintptr_t>(addr) & ~((kPageSize << w.order()) - 1);
+  report_not_block_start(op, addr, reinterpret_cast<void*>(start), w.order());
+}
+
+// ---- purge, stats, validation ------------------------------------------------------------
+
+Result<std::size_t> PageAllocator::purge(unsigned min_order) {
+  constexpr unsigned kBatch = 64;
+  std::size_t purged = 0;
+  Error err{};
+  for (auto& zone : zones_) {
+    if (zone.pages() == 0) continue;
+    for (unsigned k = mm_->max_order() + 1; k-- > std::min(min_order, mm_->max_order());) {
+      std::uint64_t from = 0;
+      for (;;) {
+        std::uint64_t victims[kBatch];
+        unsigned nv = 0;
+        {
+          LockGuard g(zone.lock);
+          while (nv < kBatch) {
+            std::uint64_t idx = zone.next_free_locked(k, from);
+            if (idx == core::HierBitmap::kNone) break;
+            from = idx + 1;
+            std::uint64_t pfn = zone.start_pfn() + (idx << k);
+            if (!mm_->word(pfn).buddy_dirty()) continue;
+            zone.isolate_locked(pfn, k);
+            victims[nv++] = pfn;
+          }
+        }
+        if (nv == 0) break;
+        // System calls outside the lock; the isolated blocks belong to nobody meanwhile.
+        bool ok[kBatch];
+        for (unsigned i = 0; i < nv; ++i) {
+          Error e = platform::purge(mm_->addr(victims[i]), kPageSize << k);
+          ok[i] = !e;
+          if (e) err = e;
+          else purged += kPageSize << k;
+        }
+        LockGuard g(zone.lock);
+        for (unsigned i = 0; i < nv; ++i) zone.insert_locked(victims[i], k, !ok[i]);
+      }
+    }
+  }
+  if (err) return err;
+  return purged;
+}
+
+ZoneSnapshot PageAllocator::zone_snapshot(core::ZoneId z) const {
+  const BuddyZone& zone = zones_[static_cast<unsigned>(z)];
+  ZoneSnapshot s{z};
+  s.pages = zone.pages();
+  auto& lock = const_cast<SpinLock&>(zone.lock);
+  LockGuard g(lock);
+  s.free_pages = zone.free_pages_locked();
+  for (unsigned k = 0; k <= mm_->max_order(); ++k) s.nr_free[k] = zone.nr_free_locked(k);
+  return s;
+}
+
+std::uint64_t PageAllocator::cached_pages() const {
+  std::uint64_t n = 0;
+  LockGuard g(cache_registry_lock());
+  for (ThreadPageCache* c = caches_head; c; c = c->reg_next)
+    for (unsigned z = 0; z < core::kNrZones; ++z)
+      for (unsigned k = 0; k < pcp_orders_; ++k)
+        n += std::uint64_t{c->lists[z][k].count.load(std::memory_order_relaxed)} << k;
+  return n;
+}
+
+void PageAllocator::validate() const {
+  for (const auto& zone : zones_) {
+    auto& lock = const_cast<SpinLock&>(zone.lock);
+    LockGuard g(lock);
+    zone.validate_locked();
+  }
+  LockGuard g(cache_registry_lock());
+  for (ThreadPageCache* c = caches_head; c; c = c->reg_next)
+    for (unsigned z = 0; z < core::kNrZones; ++z)
+      for (unsigned k = 0; k < pcp_orders_; ++k) {
+        const PcpList& l = c->lists[z][k];
+        for (std::uint32_t i = 0; i < l.count.load(std::memory_order_relaxed); ++i) {
+          std::uint64_t pfn = l.pfns[i];
+          if (mm_->zone_of(pfn) != static_cast<core::ZoneId>(z) || (pfn & ((std::uint64_t{1} << k) - 1)))
+            report_invariant("PCP-WORD", "cached block pfn %llu is in the wrong list (zone %u, order %u)",
+                             static_cast<unsigned long long>(pfn), z, k);
+          if (!mm_->word(pfn).is(MemdescType::Buddy))
+            report_invariant("PCP-WORD", "cached block pfn %llu has word %s", static_cast<unsigned long long>(pfn),
+                             to_string(mm_->word(pfn)).c_str());
+        }
+      }
+}
+
+}  // namespace memdesc::page

@@ -1,0 +1,150 @@
+// page/page_alloc.hpp — the page allocator: zones, per-thread caches, alloc/free of blocks.
+//
+// Allocation code overview (fast paths are MEMDESC_FAST_PATH, slow ones end in _slow):
+//
+//   alloc(order, gfp, word)
+//     ├─ order <= 3 and the thread's cache for this arena is in the TLS slot and the list for
+//     │  (zone, order) is non-empty: pop a pfn, write `word` into its 2^order page words.
+//     │  Cost (order 0): one TLS load, one compare, ~4 loads/stores, one word store; no lock,
+//     │  no atomic RMW, no system call. bench/micro_pages keeps this honest.
+//     └─ alloc_slow: attach the thread cache; refill `batch` blocks under the zone lock; else
+//        take one block straight from the buddy (falling back NORMAL after MOVABLE for
+//        GFP_MOVABLE); else drain this thread's cache and retry; else null + last_error.
+//
+//   free_pages(addr) / free_pages_desc(addr, word)
+//     ├─ misuse checks on the page word (one load): inside the arena, expected word, at the
+//     │  first page of its block; a failure goes to free_bad_slow, which reports.
+//     ├─ order <= 3 and the list is not full: write the Buddy words, push. Same cost as alloc.
+//     └─ free_slow: drain `batch` coldest blocks of that list to the buddy, then push; or, for
+//        larger orders / no cache, return the block to the buddy under the zone lock.
+#pragma once
+#include <cstring>
+#include <memdesc/gfp.hpp>
+#include <memory>
+
+#include "base/check.hpp"
+#include "page/buddy.hpp"
+#include "page/page_cache.hpp"
+
+namespace memdesc::page {
+
+struct PageAllocConfig {
+  unsigned pcp_high = 256;   // blocks per order-0 list before draining; order k: high >> k (min 8)
+  unsigned pcp_batch = 64;   // blocks moved per refill or drain; order k: batch >> k (min 2)
+  bool thread_cache = true;  // per-thread caches on/off
+};
+
+// The reason for the calling thread's most recent failed allocation.
+inline thread_local Error tls_last_error{};
+
+struct ZoneSnapshot {
+  core::ZoneId id;
+  std::uint64_t pages = 0, free_pages = 0;
+  std::uint64_t nr_free[MemdescWord::kMaxOrder + 1] = {};
+};
+
+class PageAllocator {
+ public:
+  static Result<std::unique_ptr<PageAllocator>> create(core::Memmap& mm, const PageAllocConfig& cfg);
+  ~PageAllocator();
+  PageAllocator(const PageAllocator&) = delete;
+  PageAllocator& operator=(const PageAllocator&) = delete;
+
+  core::Memmap& memmap() const { return *mm_; }
+
+  // Allocates a block of 2^order pages and writes `w` into every page word [MEMDESC-SAME].
+  // Returns null (and sets tls_last_error) when no block can be had.
+  MEMDESC_FAST_PATH void* alloc(unsigned order, unsigned gfp, MemdescWord w) {
+    if (MEMDESC_LIKELY(order < pcp_orders_ && !(gfp & GFP_NOCACHE))) {
+      TlsPageCacheSlot slot = tls_page_cache;
+      if (MEMDESC_LIKELY(slot.id == mm_->id())) {
+        PcpList& l = slot.cache->lists[static_cast<unsigned>(preferred_zone(gfp))][order];
+        std::uint32_t n = l.count.load(std::memory_order_relaxed);
+        if (MEMDESC_LIKELY(n != 0)) {
+          l.count.store(n - 1, std::memory_order_relaxed);
+          return finish_alloc(l.pfns[n - 1], order, gfp, w);
+        }
+      }
+    }
+    return alloc_slow(order, gfp, w);
+  }
+
+  // Frees a block whose word must equal `expected` (a plain alloc_pages block when expected is
+  // Misc(pages) with any order: pass match_order_from_word = true). `op` names the public
+  // operation in reports.
+  MEMDESC_FAST_PATH void free(void* addr, MemdescWord expected, bool any_order, const char* op) {
+    if (MEMDESC_UNLIKELY(!mm_->contains(addr))) free_bad_slow(addr, expected, op);
+    std::uint64_t pfn = mm_->pfn(addr);
+    MemdescWord w = MemdescWord::from_raw(mm_->word_slot(pfn).load(std::memory_order_relaxed));
+    unsigned order = w.order();
+    std::uint64_t want = any_order ? MemdescWord::misc(expected.misc_subtype(), order).raw() : expected.raw();
+    bool aligned = ((reinterpret_cast<std::uintptr_t>(addr) & ((kPageSize << order) - 1)) == 0);
+    if (MEMDESC_UNLIKELY(w.raw() != want || !aligned)) free_bad_slow(addr, expected, op);
+    free_block(pfn, order);
+  }
+
+  // Returns a validated block to the cache or the buddy.
+  MEMDESC_FAST_PATH void free_block(std::uint64_t pfn, unsigned order) {
+    if (MEMDESC_LIKELY(order < pcp_orders_)) {
+      TlsPageCacheSlot slot = tls_page_cache;
+      if (MEMDESC_LIKELY(slot.id == mm_->id())) {
+        PcpList& l = slot.cache->lists[static_cast<unsigned>(mm_->zone_of(pfn))][order];
+        std::uint32_t n = l.count.load(std::memory_order_relaxed);
+        if (MEMDESC_LIKELY(n < l.high)) {
+          if (order) mm_->set_words(pfn + 1, (std::uint64_t{1} << order) - 1, MemdescWord::buddy(false));
+          mm_->set_word(pfn, MemdescWord::buddy(true));  // PCP-WORD
+          l.pfns[n] = static_cast<std::uint32_t>(pfn);
+          l.count.store(n + 1, std::memory_order_relaxed);
+          return;
+        }
+      }
+    }
+    free_slow(pfn, order);
+  }
+
+  // Drains the calling thread's cache for this allocator into the buddy.
+  void drain_local();
+  // Returns the memory of free blocks of order >= min_order to the OS (RSS falls). Blocks are
+  // isolated under the zone lock and purged outside it. Returns the bytes purged.
+  Result<std::size_t> purge(unsigned min_order);
+
+  ZoneSnapshot zone_snapshot(core::ZoneId z) const;
+  std::uint64_t cached_pages() const;  // pages sitting in per-thread caches (approximate if busy)
+  // Checks every buddy invariant and that cached blocks have Buddy words. Call when quiescent.
+  void validate() const;
+
+  unsigned pcp_orders() const { return pcp_orders_; }
+  core::ZoneId preferred_zone(unsigned gfp) const {
+    return (gfp & GFP_MOVABLE) && has_movable_ ? core::ZoneId::Movable : core::ZoneId::Normal;
+  }
+
+  // Used by page_cache.cpp.
+  ThreadPageCache* new_thread_cache();
+  void drain_cache(ThreadPageCache* c);  // returns every cached block to the buddy
+  ThreadPageCache* caches_head = nullptr;  // guarded by cache_registry_lock()
+
+ private:
+  PageAllocator() = default;
+
+  MEMDESC_FAST_PATH void* finish_alloc(std::uint64_t pfn, unsigned order, unsigned gfp, MemdescWord w) {
+    void* p = mm_->addr(pfn);
+    if (MEMDESC_UNLIKELY(gfp & GFP_ZERO) && mm_->word(pfn).buddy_dirty()) std::memset(p, 0, kPageSize << order);
+    mm_->set_words(pfn, std::uint64_t{1} << order, w);
+    return p;
+  }
+
+  MEMDESC_SLOW_PATH void* alloc_slow(unsigned order, unsigned gfp, MemdescWord w);
+  MEMDESC_SLOW_PATH void free_slow(std::uint64_t pfn, unsigned order);
+  [[noreturn]] MEMDESC_SLOW_PATH void free_bad_slow(void* addr, MemdescWord expected, const char* op);
+  Block take_from_zones(unsigned order, unsigned gfp);
+  void refill(PcpList& l, core::ZoneId z, unsigned order);
+  void drain_list(PcpList& l, core::ZoneId z, unsigned order, std::uint32_t n);
+
+  core::Memmap* mm_ = nullptr;
+  PageAllocConfig cfg_;
+  unsigned pcp_orders_ = 0;  // orders [0, pcp_orders_) go through the caches; 0 when caches are off
+  bool has_movable_ = false;
+  BuddyZone zones_[core::kNrZones];
+};
+
+}  // namespace memdesc::page

@@ -1,0 +1,102 @@
+// page/page_cache.cpp — the registry of per-thread page caches. See page_cache.hpp.
+#include "page/page_cache.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "page/page_alloc.hpp"
+
+namespace memdesc::page {
+namespace {
+
+SpinLock g_registry{LockRank::CacheRegistry};
+
+void unlink_locked(ThreadPageCache* c) {
+  PageAllocator* pa = c->owner;
+  if (c->reg_prev) c->reg_prev->reg_next = c->reg_next;
+  else pa->caches_head = c->reg_next;
+  if (c->reg_next) c->reg_next->reg_prev = c->reg_prev;
+  c->reg_prev = c->reg_next = nullptr;
+}
+
+void free_cache(ThreadPageCache* c) { ::operator delete(c); }
+
+// The calling thread's caches, one per arena it has allocated from. Its destructor runs at
+// thread exit and drains every cache whose arena still lives.
+struct ThreadCacheSet {
+  std::vector<ThreadPageCache*> caches;
+  bool exiting = false;
+
+  ~ThreadCacheSet() {
+    exiting = true;
+    tls_page_cache = {};
+    for (ThreadPageCache* c : caches) {
+      {
+        LockGuard g(g_registry);
+        if (c->owner) {
+          c->owner->drain_cache(c);
+          c->owner->memmap().metadata().caches.fetch_sub(c->bytes, std::memory_order_relaxed);
+          unlink_locked(c);
+        }
+      }
+      free_cache(c);
+    }
+  }
+
+  // Frees caches whose arena has gone (orphans). Registry lock held by the caller.
+  void drop_orphans_locked() {
+    auto dead = std::remove_if(caches.begin(), caches.end(), [](ThreadPageCache* c) {
+      if (c->owner) return false;
+      free_cache(c);
+      return true;
+    });
+    caches.erase(dead, caches.end());
+  }
+};
+thread_local ThreadCacheSet tls_set;
+
+}  // namespace
+
+SpinLock& cache_registry_lock() { return g_registry; }
+
+ThreadPageCache* find_thread_cache(const PageAllocator* pa) {
+  std::uint64_t id = pa->memmap().id();
+  for (ThreadPageCache* c : tls_set.caches)
+    if (c->owner_id == id) return c;
+  return nullptr;
+}
+
+ThreadPageCache* attach_thread_cache(PageAllocator* pa) {
+  if (tls_set.exiting) return nullptr;  // thread-exit destructors may still allocate: no cache
+  ThreadPageCache* c = find_thread_cache(pa);
+  if (!c) {
+    c = pa->new_thread_cache();
+    if (!c) return nullptr;
+    {
+      LockGuard g(g_registry);
+      tls_set.drop_orphans_locked();
+      c->owner = pa;
+      c->reg_next = pa->caches_head;
+      if (pa->caches_head) pa->caches_head->reg_prev = c;
+      pa->caches_head = c;
+    }
+    tls_set.caches.push_back(c);
+  }
+  tls_page_cache = {c->owner_id, c};
+  return c;
+}
+
+void detach_all_thread_caches(PageAllocator* pa) {
+  LockGuard g(g_registry);
+  for (ThreadPageCache* c = pa->caches_head; c;) {
+    ThreadPageCache* next = c->reg_next;
+    c->owner = nullptr;  // orphan: its thread frees it
+    c->reg_prev = c->reg_next = nullptr;
+    c = next;
+  }
+  pa->caches_head = nullptr;
+  if (tls_page_cache.id == pa->memmap().id()) tls_page_cache = {};
+  tls_set.drop_orphans_locked();
+}
+
+}  // namespace memdesc::page

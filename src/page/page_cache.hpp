@@ -1,0 +1,64 @@
+// page/page_cache.hpp — per-thread page caches (the kernel's per-CPU page lists, per thread).
+//
+// Each thread that allocates from an arena gets, on its first allocation, one ThreadPageCache
+// for that arena: for each zone and each order 0..kPcpMaxOrder a stack of free blocks
+// (pfns). Allocation pops, free pushes; both touch only the calling thread's memory [PCP-OWNER].
+// An empty stack refills `batch` blocks under the zone lock; a full one (count == high) drains
+// its `batch` coldest blocks to the buddy. A thread's caches drain completely when it exits or
+// calls drain; when an arena dies first, its caches are orphaned and freed by their thread.
+//
+// Blocks in a cache are free for misuse checks: their words are Buddy (first page: Buddy with
+// the dirty flag; others 0), exactly as in the buddy [BUDDY-WORD]; but the buddy's bitmaps do
+// not list them (they are "allocated" from the buddy's point of view) [PCP-WORD].
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "base/lock_rank.hpp"
+#include "core/memmap.hpp"
+
+namespace memdesc::page {
+
+class PageAllocator;
+
+inline constexpr unsigned kPcpMaxOrder = 3;  // orders 0..3 are cached, as the kernel's "costly" bound
+inline constexpr unsigned kPcpOrders = kPcpMaxOrder + 1;
+
+struct PcpList {
+  std::atomic<std::uint32_t> count{0};  // written by the owner thread only; others read relaxed
+  std::uint32_t high = 0;               // immutable after creation
+  std::uint32_t batch = 0;              // immutable after creation
+  std::uint32_t* pfns = nullptr;        // [0, count) owner thread only; pfns[count-1] is hottest
+};
+
+struct ThreadPageCache {
+  PcpList lists[core::kNrZones][kPcpOrders];  // owner thread only (PCP-OWNER)
+  // Guarded by the cache registry lock (rank CacheRegistry): the allocator (null once it is
+  // destroyed: the cache is an orphan) and the links of the allocator's list of caches.
+  PageAllocator* owner = nullptr;
+  ThreadPageCache* reg_prev = nullptr;
+  ThreadPageCache* reg_next = nullptr;
+  std::uint64_t owner_id = 0;  // immutable: Memmap::id() of the owner's arena
+  std::size_t bytes = 0;       // immutable: size of this allocation, for metadata accounting
+};
+
+// The fast-path slot: the cache the calling thread used last. Trivial, constant-initialised, so
+// reading it is one TLS load with no guard.
+struct TlsPageCacheSlot {
+  std::uint64_t id = 0;
+  ThreadPageCache* cache = nullptr;
+};
+inline constinit thread_local TlsPageCacheSlot tls_page_cache{};
+
+// Slow path: find or create the calling thread's cache for `pa`; null when the thread is
+// exiting or the cache cannot be allocated (the caller then uses the buddy directly).
+ThreadPageCache* attach_thread_cache(PageAllocator* pa);
+// The calling thread's cache for `pa`, or null; never creates one.
+ThreadPageCache* find_thread_cache(const PageAllocator* pa);
+// Called by ~PageAllocator: orphans every cache of `pa` and frees the calling thread's.
+void detach_all_thread_caches(PageAllocator* pa);
+// The lock (rank CacheRegistry) that guards ThreadPageCache::owner and the registry links.
+SpinLock& cache_registry_lock();
+
+}  // namespace memdesc::page

@@ -1,0 +1,141 @@
+// Death tests: every misuse of the page API is a fatal report with a precise message.
+#include <gtest/gtest.h>
+
+#include "base/lock_rank.hpp"
+#include "core/memmap.hpp"
+#include "page/page_alloc.hpp"
+#include "test_support.hpp"
+
+using namespace memdesc;
+
+class MisuseDeath : public ::testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+TEST_F(MisuseDeath, DoubleFree) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        void* p = a->alloc_pages(1);
+        a->free_pages(p);
+        a->free_pages(p);
+      },
+      "memdesc: double free: free_pages\\(0x[0-9a-f]+\\): pfn [0-9]+ is already free \\(word: Buddy\\(dirty\\)\\)");
+}
+
+TEST_F(MisuseDeath, DoubleFreeWithoutCache) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20, 10, 0, false);
+        void* p = a->alloc_pages(5);
+        a->free_pages(p);
+        a->free_pages(p);
+      },
+      "memdesc: double free: free_pages\\(0x[0-9a-f]+\\): pfn 0 is already free");
+}
+
+TEST_F(MisuseDeath, NeverAllocated) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        a->free_pages(a->pfn_to_virt(100));
+      },
+      "memdesc: double free: free_pages\\(0x[0-9a-f]+\\): pfn 100 is already free \\(word: Buddy\\(clean\\)\\)");
+}
+
+TEST_F(MisuseDeath, ForeignPointer) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        int x;
+        a->free_pages(&x);
+      },
+      "memdesc: invalid pointer: free_pages\\(0x[0-9a-f]+\\): address is outside the arena \\[0x[0-9a-f]+, 0x[0-9a-f]+\\)");
+}
+
+TEST_F(MisuseDeath, InsideABlock) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        char* p = static_cast<char*>(a->alloc_pages(2));
+        a->free_pages(p + 2 * 4096);
+      },
+      "memdesc: invalid pointer: free_pages\\(0x[0-9a-f]+\\): address is inside the order-2 block that starts at 0x");
+}
+
+TEST_F(MisuseDeath, NotPageAligned) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        char* p = static_cast<char*>(a->alloc_pages(0));
+        a->free_pages(p + 8);
+      },
+      "memdesc: invalid pointer: free_pages\\(0x[0-9a-f]+\\): address is inside the order-0 block");
+}
+
+TEST_F(MisuseDeath, WrongTypeForFreePages) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        void* p = a->alloc_pages_desc(1, MemdescWord::misc(MiscSubtype::KmallocLarge, 1));
+        a->free_pages(p);
+      },
+      "memdesc: wrong type: free_pages\\(0x[0-9a-f]+\\): expected Misc\\(pages\\) \\(a block from alloc_pages\\), "
+      "page word is Misc\\(kmalloc_large, order=1\\)");
+}
+
+TEST_F(MisuseDeath, WrongDescriptorWord) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        alignas(16) static char d1[16];
+        alignas(16) static char d2[16];
+        void* p = a->alloc_pages_desc(0, MemdescWord::describe(MemdescType::Slab, d1, 0));
+        a->free_pages_desc(p, MemdescWord::describe(MemdescType::Slab, d2, 0));
+      },
+      "memdesc: wrong type: free_pages_desc\\(0x[0-9a-f]+\\): expected Slab\\(desc=0x[0-9a-f]+, order=0, aux=0\\), "
+      "page word is Slab");
+}
+
+TEST_F(MisuseDeath, DescriptorPageFreedAsPlainPages) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        alignas(16) static char d[16];
+        void* p = a->alloc_pages_desc(0, MemdescWord::describe(MemdescType::File, d, 0));
+        a->free_pages(p);
+      },
+      "memdesc: wrong type: free_pages.*page word is File\\(desc=");
+}
+
+TEST_F(MisuseDeath, DescWordOrderMismatch) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        a->alloc_pages_desc(3, MemdescWord::misc(MiscSubtype::KmallocLarge, 2));
+      },
+      "memdesc: bad argument: alloc_pages_desc: word Misc\\(kmalloc_large, order=2\\) cannot describe an order-3");
+}
+
+TEST_F(MisuseDeath, ValidateFindsACorruptFreeWord) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20, 10, 0, false);
+        // Corrupt an interior page of a free max-order block.
+        a->page_allocator().memmap().set_word(5, MemdescWord::misc(MiscSubtype::Pages, 0));
+        a->validate();
+      },
+      "memdesc: invariant BUDDY-WORD violated: zone Normal: interior page pfn 5 of free block 0 has word Misc\\(pages");
+}
+
+TEST_F(MisuseDeath, LockOrderInversion) {
+  if (!kChecked) GTEST_SKIP() << "the lock witness runs in checked builds";
+  EXPECT_DEATH(
+      {
+        SpinLock zone{LockRank::Zone};
+        LockGuard g1(zone);
+        LockGuard g2(page::cache_registry_lock());
+      },
+      "memdesc: lock order: taking CacheRegistry while holding Zone");
+}

@@ -1,0 +1,71 @@
+// Test support: small arenas, patterns, and stress sizing shared by the test tiers.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memdesc/arena.hpp>
+#include <memory>
+
+namespace memdesc::test {
+
+inline std::unique_ptr<Arena> make_arena(ArenaConfig cfg) {
+  auto r = Arena::create(cfg);
+  if (!r.ok()) {
+    ADD_FAILURE() << "Arena::create: " << describe(r.error());
+    return nullptr;
+  }
+  return std::move(r.value());
+}
+
+inline std::unique_ptr<Arena> make_arena(std::size_t size = std::size_t{64} << 20, unsigned max_order = 10,
+                                         unsigned movable_percent = 25, bool thread_cache = true) {
+  ArenaConfig c;
+  c.size = size;
+  c.max_order = max_order;
+  c.movable_percent = movable_percent;
+  c.thread_cache = thread_cache;
+  return make_arena(c);
+}
+
+// The 64-bit pattern word i of a block holds for a given tag.
+inline std::uint64_t pattern(std::uint64_t tag, std::uint64_t i) { return (tag * 0x9E3779B97F4A7C15ull) ^ (i * 0xBF58476D1CE4E5B9ull) ^ i; }
+
+inline void fill(void* p, std::size_t bytes, std::uint64_t tag) {
+  auto* w = static_cast<std::uint64_t*>(p);
+  for (std::size_t i = 0; i < bytes / 8; ++i) w[i] = pattern(tag, i);
+}
+
+// Index of the first word that does not hold the pattern, or SIZE_MAX.
+inline std::size_t check(const void* p, std::size_t bytes, std::uint64_t tag) {
+  auto* w = static_cast<const std::uint64_t*>(p);
+  for (std::size_t i = 0; i < bytes / 8; ++i)
+    if (w[i] != pattern(tag, i)) return i;
+  return SIZE_MAX;
+}
+
+// Multiplier for the stress tier (MEMDESC_STRESS_SCALE, default 1); smaller under TSan.
+inline unsigned stress_scale(unsigned base) {
+  const char* s = std::getenv("MEMDESC_STRESS_SCALE");
+  double f = s ? std::atof(s) : 1.0;
+#if defined(MEMDESC_TSAN)
+  f /= 4;
+#endif
+  unsigned n = static_cast<unsigned>(base * f);
+  return n ? n : 1;
+}
+
+// Every page of every zone is in the buddy, and every free block is of the largest order.
+inline void expect_fully_coalesced(const Arena& a) {
+  ArenaInfo i = a.info();
+  EXPECT_EQ(i.free_pages, i.pages);
+  EXPECT_EQ(i.cached_pages, 0u);
+  for (const ZoneInfo& z : i.zones) {
+    EXPECT_EQ(z.free_pages, z.pages) << z.name;
+    EXPECT_EQ(z.nr_free[i.max_order], z.pages >> i.max_order) << z.name;
+    for (unsigned k = 0; k < i.max_order; ++k) EXPECT_EQ(z.nr_free[k], 0u) << z.name << " order " << k;
+  }
+}
+
+}  // namespace memdesc::test

@@ -1,0 +1,153 @@
+// Unit tests for the arena: configuration, metadata accounting, per-thread caches and their
+// life cycle, large arenas.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "platform/os.hpp"
+#include "test_support.hpp"
+
+using namespace memdesc;
+using memdesc::test::make_arena;
+
+TEST(Arena, BadConfigIsAnError) {
+  ArenaConfig c;
+  c.max_order = 16;
+  auto r = Arena::create(c);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::invalid_config);
+  c = {};
+  c.pcp_batch = 0;
+  EXPECT_FALSE(Arena::create(c).ok());
+  c = {};
+  c.movable_percent = 101;
+  EXPECT_FALSE(Arena::create(c).ok());
+  c = {};
+  c.size = std::size_t{32} << 40;  // 32 TiB: pfns would not fit 32 bits
+  EXPECT_FALSE(Arena::create(c).ok());
+}
+
+TEST(Arena, MetadataIsAboutEightBytesPerPage) {
+  auto a = make_arena(std::size_t{1} << 30);
+  ArenaInfo i = a->info();
+  EXPECT_EQ(i.metadata.words, i.pages * 8);  // MEMDESC-SIZE
+  EXPECT_GT(i.metadata.free_state, 0u);
+  EXPECT_LE(i.bytes_per_page, 8.5);
+  EXPECT_EQ(i.metadata.total, i.metadata.words + i.metadata.free_state + i.metadata.caches + i.metadata.descriptors);
+  void* p = a->alloc_pages(0);  // creates this thread's cache: counted
+  EXPECT_GT(a->info().metadata.caches, 0u);
+  a->free_pages(p);
+}
+
+TEST(Arena, OneTebibyteIsQuickAndSmall) {
+  std::size_t rss0 = platform::rss_bytes();
+  auto a = make_arena(std::size_t{1} << 40);
+  ASSERT_TRUE(a);
+  ArenaInfo i = a->info();
+  EXPECT_EQ(i.pages, std::uint64_t{1} << 28);
+  EXPECT_LT(i.init_seconds, 1.0);
+  EXPECT_LT(platform::rss_bytes(), rss0 + (std::size_t{300} << 20));
+  void* p = a->alloc_pages(0);
+  void* q = a->alloc_pages(10, GFP_MOVABLE);
+  ASSERT_NE(p, nullptr);
+  ASSERT_NE(q, nullptr);
+  a->free_pages(p);
+  a->free_pages(q);
+}
+
+TEST(Arena, ThreadCacheServesAndDrains) {
+  auto a = make_arena(64 << 20);
+  void* p = a->alloc_pages(0);  // refills a batch into this thread's cache
+  ArenaInfo i = a->info();
+  EXPECT_GT(i.cached_pages, 0u);
+  EXPECT_EQ(i.free_pages + i.cached_pages + 1, i.pages);
+  a->free_pages(p);
+  void* q = a->alloc_pages(0);
+  EXPECT_EQ(q, p);  // LIFO: the hottest page comes back
+  a->free_pages(q);
+  a->validate();
+  a->drain_thread_cache();
+  test::expect_fully_coalesced(*a);
+}
+
+TEST(Arena, CacheHighWaterDrainsToBuddy) {
+  ArenaConfig c;
+  c.size = 64 << 20;
+  c.pcp_high = 16;
+  c.pcp_batch = 8;
+  auto a = make_arena(c);
+  std::vector<void*> v;
+  for (int i = 0; i < 100; ++i) v.push_back(a->alloc_pages(0));
+  for (void* p : v) a->free_pages(p);
+  EXPECT_LE(a->info().cached_pages, 16u);  // never above high
+  a->validate();
+  a->drain_thread_cache();
+  test::expect_fully_coalesced(*a);
+}
+
+TEST(Arena, ThreadExitDrainsItsCache) {
+  auto a = make_arena(64 << 20);
+  std::thread t([&] {
+    std::vector<void*> v;
+    for (int i = 0; i < 300; ++i) v.push_back(a->alloc_pages(i % 4));
+    for (void* p : v) a->free_pages(p);
+    EXPECT_GT(a->info().cached_pages, 0u);
+  });
+  t.join();
+  a->validate();
+  test::expect_fully_coalesced(*a);
+  EXPECT_EQ(a->info().metadata.caches, 0u);  // the cache's bytes are no longer counted
+}
+
+TEST(Arena, CrossThreadFreeGoesToTheFreeingThread) {
+  auto a = make_arena(64 << 20);
+  std::vector<void*> v;
+  for (int i = 0; i < 1000; ++i) v.push_back(a->alloc_pages(i % 3));
+  std::thread t([&] {
+    for (void* p : v) a->free_pages(p);
+  });
+  t.join();
+  a->drain_thread_cache();
+  a->validate();
+  test::expect_fully_coalesced(*a);
+}
+
+TEST(Arena, ArenaDestroyedWhileThreadHoldsACache) {
+  auto a = make_arena(16 << 20);
+  std::mutex m;
+  std::condition_variable cv;
+  int stage = 0;
+  std::thread t([&] {
+    void* p = a->alloc_pages(0);
+    a->free_pages(p);  // this thread now has a cache for `a`
+    std::unique_lock<std::mutex> l(m);
+    stage = 1;
+    cv.notify_all();
+    cv.wait(l, [&] { return stage == 2; });
+    // `a` is gone; a new arena works and the orphaned cache is freed at exit (ASan: no leak).
+    auto b = make_arena(16 << 20);
+    void* q = b->alloc_pages(1);
+    EXPECT_NE(q, nullptr);
+    b->free_pages(q);
+  });
+  {
+    std::unique_lock<std::mutex> l(m);
+    cv.wait(l, [&] { return stage == 1; });
+    a.reset();
+    stage = 2;
+    cv.notify_all();
+  }
+  t.join();
+}
+
+TEST(Arena, ManyArenasInOneThread) {
+  for (int i = 0; i < 50; ++i) {
+    auto a = make_arena(8 << 20, 9);
+    void* p = a->alloc_pages(i % 4);
+    ASSERT_NE(p, nullptr);
+    a->free_pages(p);
+  }
+}
