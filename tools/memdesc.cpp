@@ -1,1 +1,135 @@
-int main() { return 0; }
+// tools/memdesc.cpp — the memdesc command.
+//
+//   memdesc info [--arena SIZE] [--json]          arena size, pages, metadata by kind, init, RSS
+//   memdesc buddyinfo [--arena SIZE] [--load P]   free blocks per order and zone
+//   memdesc demo [--arena SIZE] [--threads N] [--png FILE] [--json]
+//   memdesc bench pages [--smoke] [--json] [--rounds N]
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <memdesc/memdesc.hpp>
+#include <random>
+#include <vector>
+
+#include "demo.hpp"
+#if MEMDESC_HAVE_BENCH
+#include "pages_suite.hpp"
+#include "peers.hpp"
+#endif
+#include "report.hpp"
+
+using namespace memdesc;
+using namespace memdesc::tools;
+
+namespace {
+
+std::unique_ptr<Arena> make_arena_or_die(std::size_t bytes) {
+  ArenaConfig c;
+  c.size = bytes;
+  auto r = Arena::create(c);
+  if (!r.ok()) {
+    std::fprintf(stderr, "memdesc: cannot create a %s arena: %s\n", human_bytes(static_cast<double>(bytes)).c_str(),
+                 describe(r.error()).c_str());
+    std::exit(1);
+  }
+  return std::move(r.value());
+}
+
+// Holds `percent` of the arena in mixed-order blocks, then frees every other one, so buddyinfo
+// has something to show. Returns the blocks still held.
+std::vector<void*> load_arena(Arena& a, unsigned percent) {
+  std::vector<void*> held;
+  std::mt19937_64 rng(42);
+  std::uint64_t target = a.pages() * percent / 100, pages = 0;
+  while (pages < target) {
+    unsigned order = std::min<unsigned>(a.max_order(), static_cast<unsigned>(std::countr_zero(rng() | 1u << 12)));
+    void* p = a.alloc_pages(order, (rng() & 3) == 0 ? GFP_MOVABLE : GFP_NONE);
+    if (!p) break;
+    held.push_back(p);
+    pages += 1u << order;
+  }
+  std::vector<void*> kept;
+  for (std::size_t i = 0; i < held.size(); ++i) {
+    if (i % 2) a.free_pages(held[i]);
+    else kept.push_back(held[i]);
+  }
+  a.drain_thread_cache();
+  return kept;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+#if MEMDESC_HAVE_BENCH
+  // Only `memdesc bench` loads the peers; re-executing costs it a millisecond.
+  if (argc > 1 && std::string(argv[1]) == "bench") bench::ensure_static_tls_for_peers(argv);
+#endif
+  CLI::App app{"memdesc: a memory manager built on memory descriptors (one 8-byte word per 4 KiB page)"};
+  app.require_subcommand(1);
+
+  std::string arena_size = "1G";
+  bool json = false;
+
+  auto* info = app.add_subcommand("info", "create an arena and print its size, metadata bytes by kind, init time and RSS");
+  info->add_option("--arena", arena_size, "arena size (e.g. 1G, 64G, 1T)")->capture_default_str();
+  info->add_flag("--json", json, "print JSON");
+
+  unsigned load = 0;
+  auto* buddy = app.add_subcommand("buddyinfo", "print free blocks per order and zone, like /proc/buddyinfo");
+  buddy->add_option("--arena", arena_size, "arena size")->capture_default_str();
+  buddy->add_option("--load", load, "first hold this percentage of the arena in mixed blocks, freeing every other one")
+      ->check(CLI::Range(0u, 100u));
+  buddy->add_flag("--json", json, "print JSON");
+
+  DemoOptions demo_opts;
+  std::string demo_arena = "1G";
+  auto* demo = app.add_subcommand("demo", "run a mixed page-allocation workload on an in-process arena and report");
+  demo->add_option("--arena", demo_arena, "arena size")->capture_default_str();
+  demo->add_option("--threads", demo_opts.threads, "worker threads")->capture_default_str()->check(CLI::Range(1u, 64u));
+  demo->add_option("--ops", demo_opts.ops_per_thread, "churn operations per thread")->capture_default_str();
+  demo->add_option("--png", demo_opts.png, "where to draw the arena at the peak ('' for no picture)")->capture_default_str();
+  demo->add_flag("--json", demo_opts.json, "print JSON");
+
+#if MEMDESC_HAVE_BENCH
+  bench::SuiteOptions bench_opts;
+  auto* bench_cmd = app.add_subcommand("bench", "run a benchmark suite against glibc, jemalloc, tcmalloc and mimalloc");
+  bench_cmd->require_subcommand(1);
+  auto* bench_pages = bench_cmd->add_subcommand("pages", "page allocation: pairs per order, bulk, remote free");
+  for (auto* b : {bench_pages}) {
+    b->add_flag("--smoke", bench_opts.smoke, "tiny sizes and one round: checks that the suite runs");
+    b->add_flag("--json", bench_opts.json, "print JSON");
+    b->add_option("--rounds", bench_opts.rounds, "interleaved rounds per case")->capture_default_str();
+  }
+#endif
+
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (*info) {
+      auto a = make_arena_or_die(parse_size(arena_size));
+      ArenaInfo i = a->info();
+      if (json) std::printf("%s\n", info_json(i).dump(2).c_str());
+      else print_info(stdout, i);
+      return 0;
+    }
+    if (*buddy) {
+      auto a = make_arena_or_die(parse_size(arena_size));
+      std::vector<void*> held = load_arena(*a, load);
+      ArenaInfo i = a->info();
+      if (json) std::printf("%s\n", nlohmann::json{{"zones", buddyinfo_json(i)}, {"max_order", i.max_order}}.dump(2).c_str());
+      else print_buddyinfo(stdout, i);
+      for (void* p : held) a->free_pages(p);
+      return 0;
+    }
+    if (*demo) {
+      demo_opts.arena_bytes = parse_size(demo_arena);
+      return run_demo(demo_opts);
+    }
+#if MEMDESC_HAVE_BENCH
+    if (*bench_pages) return bench::run_pages_suite(bench_opts);
+#endif
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "memdesc: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}

@@ -20,7 +20,7 @@ Result<std::unique_ptr<Arena>> Arena::create(const ArenaConfig& cfg) {
 
   auto mm = core::Memmap::create(size, cfg.max_order, movable);
   if (!mm.ok()) return mm.error();
-  page::PageAllocConfig pc{cfg.pcp_high, cfg.pcp_batch, cfg.thread_cache};
+  page::PageAllocConfig pc{cfg.pcp_high, cfg.pcp_batch, cfg.pcp_high_max, cfg.thread_cache};
   auto pa = page::PageAllocator::create(*mm.value(), pc);
   if (!pa.ok()) return pa.error();
 
@@ -52,7 +52,7 @@ void* Arena::alloc_pages_desc(unsigned order, MemdescWord word, unsigned gfp) {
 }
 
 void Arena::free_pages(void* addr) {
-  pages_->free(addr, MemdescWord::misc(MiscSubtype::Pages, 0), /*any_order=*/true, "free_pages");
+  pages_->free_pages(addr);
 }
 
 void Arena::free_pages_desc(void* addr, MemdescWord word) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <new>
 #include <vector>
 
@@ -11,13 +12,19 @@
 namespace memdesc::page {
 
 Result<std::unique_ptr<PageAllocator>> PageAllocator::create(core::Memmap& mm, const PageAllocConfig& cfg) {
-  if (cfg.thread_cache && (cfg.pcp_batch == 0 || cfg.pcp_high < cfg.pcp_batch || cfg.pcp_high > (1u << 20)))
-    return Error{Errc::invalid_config, 0, "per-thread cache needs 0 < batch <= high <= 2^20"};
+  if (cfg.thread_cache && (cfg.pcp_batch == 0 || cfg.pcp_high < cfg.pcp_batch || cfg.pcp_high_max < cfg.pcp_high ||
+                           cfg.pcp_high_max > (1u << 20)))
+    return Error{Errc::invalid_config, 0, "per-thread cache needs 0 < batch <= high <= high_max <= 2^20"};
   std::unique_ptr<PageAllocator> pa(new PageAllocator());
   pa->mm_ = &mm;
   pa->cfg_ = cfg;
   pa->pcp_orders_ = cfg.thread_cache ? std::min(kPcpMaxOrder, mm.max_order()) + 1 : 0;
   pa->has_movable_ = mm.zone_pages(core::ZoneId::Movable) != 0;
+  pa->id_ = mm.id();
+  pa->base_ = mm.base();
+  pa->bytes_ = mm.bytes();
+  pa->words_ = &mm.word_slot(0);
+  pa->movable_start_ = mm.zone_start(core::ZoneId::Movable);
   std::uint64_t meta = 0;
   for (unsigned z = 0; z < core::kNrZones; ++z) {
     if (Error e = pa->zones_[z].init(mm, static_cast<core::ZoneId>(z))) return e;
@@ -34,31 +41,45 @@ PageAllocator::~PageAllocator() {
   mm_->metadata().free_state.fetch_sub(meta, std::memory_order_relaxed);
 }
 
+void PageAllocator::zero_if_dirty(std::uint64_t pfn, unsigned order) const {
+  // The first page's word says whether the block may hold data (BUDDY-WORD, PCP-WORD).
+  if (mm_->word(pfn).buddy_dirty()) std::memset(mm_->addr(pfn), 0, kPageSize << order);
+}
+
 // ---- per-thread caches -------------------------------------------------------------------
 
 ThreadPageCache* PageAllocator::new_thread_cache() {
-  std::uint32_t high[kPcpOrders], batch[kPcpOrders], slots = 0;
-  for (unsigned k = 0; k < pcp_orders_; ++k) {
-    high[k] = std::max(8u, cfg_.pcp_high >> k);
-    batch[k] = std::min(high[k], std::max(2u, cfg_.pcp_batch >> k));
-    slots += high[k];
-  }
-  std::size_t bytes = sizeof(ThreadPageCache) + core::kNrZones * slots * sizeof(std::uint32_t);
-  void* mem = ::operator new(bytes, std::nothrow);
-  if (!mem) return nullptr;
-  auto* c = new (mem) ThreadPageCache();
+  auto* c = new (std::nothrow) ThreadPageCache();
+  if (!c) return nullptr;
   c->owner_id = mm_->id();
-  c->bytes = bytes;
-  auto* store = reinterpret_cast<std::uint32_t*>(c + 1);
+  c->bytes = sizeof(ThreadPageCache);
   for (unsigned z = 0; z < core::kNrZones; ++z)
     for (unsigned k = 0; k < pcp_orders_; ++k) {
-      c->lists[z][k].high = high[k];
-      c->lists[z][k].batch = batch[k];
-      c->lists[z][k].pfns = store;
-      store += high[k];
+      PcpList& l = c->lists[z][k];
+      l.high = std::max(8u, cfg_.pcp_high >> k);
+      l.high_max = std::max(l.high, cfg_.pcp_high_max >> k);
+      l.batch = std::min(l.high, std::max(2u, cfg_.pcp_batch >> k));
+      l.pfns = static_cast<std::uint32_t*>(std::malloc(l.high * sizeof(std::uint32_t)));
+      if (!l.pfns) {
+        free_thread_cache(c);
+        return nullptr;
+      }
+      c->bytes += l.high * sizeof(std::uint32_t);
     }
-  mm_->metadata().caches.fetch_add(bytes, std::memory_order_relaxed);
+  mm_->metadata().caches.fetch_add(c->bytes, std::memory_order_relaxed);
   return c;
+}
+
+bool PageAllocator::grow(ThreadPageCache* c, PcpList& l) {
+  std::uint32_t high = std::min(l.high_max, l.high * 2);
+  auto* p = static_cast<std::uint32_t*>(std::realloc(l.pfns, high * sizeof(std::uint32_t)));
+  if (!p) return false;  // keep the old stack; the caller drains instead
+  std::size_t more = (high - l.high) * sizeof(std::uint32_t);
+  l.pfns = p;
+  l.high = high;
+  c->bytes += more;
+  mm_->metadata().caches.fetch_add(more, std::memory_order_relaxed);
+  return true;
 }
 
 void PageAllocator::refill(PcpList& l, core::ZoneId z, unsigned order) {
@@ -73,6 +94,7 @@ void PageAllocator::refill(PcpList& l, core::ZoneId z, unsigned order) {
     l.pfns[n++] = static_cast<std::uint32_t>(b.pfn);
   }
   l.count.store(n, std::memory_order_relaxed);
+  l.refilled = true;
 }
 
 void PageAllocator::drain_list(PcpList& l, core::ZoneId z, unsigned order, std::uint32_t n) {
@@ -127,7 +149,9 @@ void* PageAllocator::alloc_slow(unsigned order, unsigned gfp, MemdescWord w) {
       std::uint32_t n = l.count.load(std::memory_order_relaxed);
       if (n != 0) {
         l.count.store(n - 1, std::memory_order_relaxed);
-        return finish_alloc(l.pfns[n - 1], order, gfp, w);
+        std::uint64_t pfn = l.pfns[n - 1];
+        if (gfp & GFP_ZERO) zero_if_dirty(pfn, order);
+        return finish_alloc(pfn, order, w);
       }
     }
   }
@@ -141,7 +165,8 @@ void* PageAllocator::alloc_slow(unsigned order, unsigned gfp, MemdescWord w) {
     tls_last_error = Error{Errc::out_of_memory, 0, "no free block of the requested order"};
     return nullptr;
   }
-  return finish_alloc(b.pfn, order, gfp, w);
+  if (gfp & GFP_ZERO) zero_if_dirty(b.pfn, order);
+  return finish_alloc(b.pfn, order, w);
 }
 
 // ---- free slow paths ---------------------------------------------------------------------
@@ -151,7 +176,13 @@ void PageAllocator::free_slow(std::uint64_t pfn, unsigned order) {
   if (order < pcp_orders_) {
     if (ThreadPageCache* c = attach_thread_cache(this)) {
       PcpList& l = c->lists[static_cast<unsigned>(z)][order];
-      if (l.count.load(std::memory_order_relaxed) >= l.high) drain_list(l, z, order, l.batch);
+      if (l.count.load(std::memory_order_relaxed) >= l.high) {
+        // Refilled since the last overflow: the thread frees what it allocated in bursts, so
+        // hold more; otherwise give the coldest blocks back.
+        bool grown = l.refilled && l.high < l.high_max && grow(c, l);
+        if (!grown) drain_list(l, z, order, l.batch);
+        l.refilled = false;
+      }
       free_block(pfn, order);  // the slot now matches and the list has room
       return;
     }
@@ -183,6 +214,10 @@ void PageAllocator::free_bad_slow(void* addr, MemdescWord expected, const char* 
   }
   std::uintptr_t start = reinterpret_cast<std::uintptr_t>(addr) & ~((kPageSize << w.order()) - 1);
   report_not_block_start(op, addr, reinterpret_cast<void*>(start), w.order());
+}
+
+void PageAllocator::free_pages_bad_slow(void* addr) {
+  free_bad_slow(addr, MemdescWord::misc(MiscSubtype::Pages, 0), "free_pages");
 }
 
 // ---- purge, stats, validation ------------------------------------------------------------

@@ -29,9 +29,10 @@
 namespace memdesc::page {
 
 struct PageAllocConfig {
-  unsigned pcp_high = 256;   // blocks per order-0 list before draining; order k: high >> k (min 8)
-  unsigned pcp_batch = 64;   // blocks moved per refill or drain; order k: batch >> k (min 2)
-  bool thread_cache = true;  // per-thread caches on/off
+  unsigned pcp_high = 256;       // initial blocks per order-0 list before draining; order k: >> k (min 8)
+  unsigned pcp_batch = 64;       // blocks moved per refill or drain; order k: batch >> k (min 2)
+  unsigned pcp_high_max = 2048;  // the most an order-0 list grows to (8 MiB); order k: >> k
+  bool thread_cache = true;      // per-thread caches on/off
 };
 
 // The reason for the calling thread's most recent failed allocation.
@@ -55,14 +56,15 @@ class PageAllocator {
   // Allocates a block of 2^order pages and writes `w` into every page word [MEMDESC-SAME].
   // Returns null (and sets tls_last_error) when no block can be had.
   MEMDESC_FAST_PATH void* alloc(unsigned order, unsigned gfp, MemdescWord w) {
-    if (MEMDESC_LIKELY(order < pcp_orders_ && !(gfp & GFP_NOCACHE))) {
+    // GFP_NOCACHE and GFP_ZERO (which may memset) take the slow path.
+    if (MEMDESC_LIKELY(order < pcp_orders_ && !(gfp & (GFP_NOCACHE | GFP_ZERO)))) {
       TlsPageCacheSlot slot = tls_page_cache;
-      if (MEMDESC_LIKELY(slot.id == mm_->id())) {
-        PcpList& l = slot.cache->lists[static_cast<unsigned>(preferred_zone(gfp))][order];
+      if (MEMDESC_LIKELY(slot.id == id_)) {
+        PcpList& l = slot.cache->lists[zone_index(gfp)][order];
         std::uint32_t n = l.count.load(std::memory_order_relaxed);
         if (MEMDESC_LIKELY(n != 0)) {
           l.count.store(n - 1, std::memory_order_relaxed);
-          return finish_alloc(l.pfns[n - 1], order, gfp, w);
+          return finish_alloc(l.pfns[n - 1], order, w);
         }
       }
     }
@@ -83,18 +85,34 @@ class PageAllocator {
     free_block(pfn, order);
   }
 
+  // free() for blocks from alloc_pages (word Misc(pages, order)). The order is read from the
+  // Misc order bits whatever the type is; a word of another type, or another subtype, cannot
+  // equal the Misc(pages) word rebuilt from them, so one compare checks type, subtype and order.
+  MEMDESC_FAST_PATH void free_pages(void* addr) {
+    std::uintptr_t off = reinterpret_cast<std::uintptr_t>(addr) - base_;
+    if (MEMDESC_UNLIKELY(off >= bytes_)) free_pages_bad_slow(addr);
+    std::uint64_t pfn = off >> kPageShift;
+    std::uint64_t w = words_[pfn].load(std::memory_order_relaxed);
+    unsigned order = static_cast<unsigned>(w >> MemdescWord::kMiscOrderShift) & MemdescWord::kMaxOrder;
+    std::uint64_t want = MemdescWord::misc(MiscSubtype::Pages, order).raw();
+    if (MEMDESC_UNLIKELY(w != want || (off & ((kPageSize << order) - 1)) != 0)) free_pages_bad_slow(addr);
+    free_block(pfn, order);
+  }
+
   // Returns a validated block to the cache or the buddy.
   MEMDESC_FAST_PATH void free_block(std::uint64_t pfn, unsigned order) {
     if (MEMDESC_LIKELY(order < pcp_orders_)) {
       TlsPageCacheSlot slot = tls_page_cache;
-      if (MEMDESC_LIKELY(slot.id == mm_->id())) {
-        PcpList& l = slot.cache->lists[static_cast<unsigned>(mm_->zone_of(pfn))][order];
+      if (MEMDESC_LIKELY(slot.id == id_)) {
+        PcpList& l = slot.cache->lists[pfn >= movable_start_][order];
         std::uint32_t n = l.count.load(std::memory_order_relaxed);
         if (MEMDESC_LIKELY(n < l.high)) {
-          if (order) mm_->set_words(pfn + 1, (std::uint64_t{1} << order) - 1, MemdescWord::buddy(false));
-          mm_->set_word(pfn, MemdescWord::buddy(true));  // PCP-WORD
+          words_[pfn].store(MemdescWord::buddy(true).raw(), std::memory_order_release);  // PCP-WORD
           l.pfns[n] = static_cast<std::uint32_t>(pfn);
           l.count.store(n + 1, std::memory_order_relaxed);
+          // Last, so that little is live across the loop. Only this thread may touch the
+          // block's words until it is handed out again (PCP-OWNER).
+          if (order) store_words(pfn + 1, (std::uint64_t{1} << order) - 1, MemdescWord::buddy(false));
           return;
         }
       }
@@ -114,9 +132,7 @@ class PageAllocator {
   void validate() const;
 
   unsigned pcp_orders() const { return pcp_orders_; }
-  core::ZoneId preferred_zone(unsigned gfp) const {
-    return (gfp & GFP_MOVABLE) && has_movable_ ? core::ZoneId::Movable : core::ZoneId::Normal;
-  }
+  core::ZoneId preferred_zone(unsigned gfp) const { return static_cast<core::ZoneId>(zone_index(gfp)); }
 
   // Used by page_cache.cpp.
   ThreadPageCache* new_thread_cache();
@@ -126,20 +142,38 @@ class PageAllocator {
  private:
   PageAllocator() = default;
 
-  MEMDESC_FAST_PATH void* finish_alloc(std::uint64_t pfn, unsigned order, unsigned gfp, MemdescWord w) {
-    void* p = mm_->addr(pfn);
-    if (MEMDESC_UNLIKELY(gfp & GFP_ZERO) && mm_->word(pfn).buddy_dirty()) std::memset(p, 0, kPageSize << order);
-    mm_->set_words(pfn, std::uint64_t{1} << order, w);
-    return p;
+  MEMDESC_FAST_PATH unsigned zone_index(unsigned gfp) const { return (gfp & GFP_MOVABLE) && has_movable_; }
+
+  // Writes `w` into n words from pfn (release: publishes whatever `w` points at).
+  MEMDESC_FAST_PATH void store_words(std::uint64_t pfn, std::uint64_t n, MemdescWord w) const {
+    for (std::uint64_t i = 0; i < n; ++i) words_[pfn + i].store(w.raw(), std::memory_order_release);
   }
 
+  // Writes the block's words; the block is the caller's from here. GFP_ZERO is the slow
+  // path's business (zero_if_dirty before this).
+  MEMDESC_FAST_PATH void* finish_alloc(std::uint64_t pfn, unsigned order, MemdescWord w) {
+    if (MEMDESC_LIKELY(order == 0)) words_[pfn].store(w.raw(), std::memory_order_release);  // MEMDESC-SAME
+    else store_words(pfn, std::uint64_t{1} << order, w);
+    return reinterpret_cast<void*>(base_ + (pfn << kPageShift));
+  }
+
+  void zero_if_dirty(std::uint64_t pfn, unsigned order) const;
   MEMDESC_SLOW_PATH void* alloc_slow(unsigned order, unsigned gfp, MemdescWord w);
   MEMDESC_SLOW_PATH void free_slow(std::uint64_t pfn, unsigned order);
   [[noreturn]] MEMDESC_SLOW_PATH void free_bad_slow(void* addr, MemdescWord expected, const char* op);
+  [[noreturn]] MEMDESC_SLOW_PATH void free_pages_bad_slow(void* addr);
   Block take_from_zones(unsigned order, unsigned gfp);
   void refill(PcpList& l, core::ZoneId z, unsigned order);
   void drain_list(PcpList& l, core::ZoneId z, unsigned order, std::uint32_t n);
+  bool grow(ThreadPageCache* c, PcpList& l);
 
+  // Copies of Memmap fields read by the fast paths, so they need no load through mm_.
+  // Immutable after create().
+  std::uint64_t id_ = 0;                         // Memmap::id(): keys the TLS slot
+  std::uintptr_t base_ = 0;                      // Memmap::base()
+  std::size_t bytes_ = 0;                        // Memmap::bytes()
+  std::atomic<std::uint64_t>* words_ = nullptr;  // the page-word array
+  std::uint64_t movable_start_ = 0;              // first MOVABLE pfn (== pages when none)
   core::Memmap* mm_ = nullptr;
   PageAllocConfig cfg_;
   unsigned pcp_orders_ = 0;  // orders [0, pcp_orders_) go through the caches; 0 when caches are off

@@ -2,6 +2,7 @@
 #include "page/page_cache.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <vector>
 
 #include "page/page_alloc.hpp"
@@ -19,7 +20,6 @@ void unlink_locked(ThreadPageCache* c) {
   c->reg_prev = c->reg_next = nullptr;
 }
 
-void free_cache(ThreadPageCache* c) { ::operator delete(c); }
 
 // The calling thread's caches, one per arena it has allocated from. Its destructor runs at
 // thread exit and drains every cache whose arena still lives.
@@ -39,7 +39,7 @@ struct ThreadCacheSet {
           unlink_locked(c);
         }
       }
-      free_cache(c);
+      free_thread_cache(c);
     }
   }
 
@@ -47,7 +47,7 @@ struct ThreadCacheSet {
   void drop_orphans_locked() {
     auto dead = std::remove_if(caches.begin(), caches.end(), [](ThreadPageCache* c) {
       if (c->owner) return false;
-      free_cache(c);
+      free_thread_cache(c);
       return true;
     });
     caches.erase(dead, caches.end());
@@ -58,6 +58,12 @@ thread_local ThreadCacheSet tls_set;
 }  // namespace
 
 SpinLock& cache_registry_lock() { return g_registry; }
+
+void free_thread_cache(ThreadPageCache* c) {
+  for (auto& zone_lists : c->lists)
+    for (PcpList& l : zone_lists) std::free(l.pfns);
+  delete c;
+}
 
 ThreadPageCache* find_thread_cache(const PageAllocator* pa) {
   std::uint64_t id = pa->memmap().id();

@@ -4,8 +4,12 @@
 // for that arena: for each zone and each order 0..kPcpMaxOrder a stack of free blocks
 // (pfns). Allocation pops, free pushes; both touch only the calling thread's memory [PCP-OWNER].
 // An empty stack refills `batch` blocks under the zone lock; a full one (count == high) drains
-// its `batch` coldest blocks to the buddy. A thread's caches drain completely when it exits or
-// calls drain; when an arena dies first, its caches are orphaned and freed by their thread.
+// its `batch` coldest blocks to the buddy — unless it was refilled since it last overflowed: a
+// thread that allocates a burst and frees it again then doubles `high` (up to high_max) so the
+// next burst stays in the cache, as the kernel's per-CPU lists tune their high mark. One-way
+// flows (a thread that only frees, or only allocates) never grow. A thread's caches drain
+// completely when it exits or calls drain; when an arena dies first, its caches are orphaned and
+// freed by their thread.
 //
 // Blocks in a cache are free for misuse checks: their words are Buddy (first page: Buddy with
 // the dirty flag; others 0), exactly as in the buddy [BUDDY-WORD]; but the buddy's bitmaps do
@@ -27,9 +31,11 @@ inline constexpr unsigned kPcpOrders = kPcpMaxOrder + 1;
 
 struct PcpList {
   std::atomic<std::uint32_t> count{0};  // written by the owner thread only; others read relaxed
-  std::uint32_t high = 0;               // immutable after creation
+  std::uint32_t high = 0;               // owner only: current limit == capacity of pfns
+  std::uint32_t* pfns = nullptr;        // owner only: [0, count) cached; pfns[count-1] is hottest
   std::uint32_t batch = 0;              // immutable after creation
-  std::uint32_t* pfns = nullptr;        // [0, count) owner thread only; pfns[count-1] is hottest
+  std::uint32_t high_max = 0;           // immutable: the most `high` grows to
+  bool refilled = false;                // owner only: refilled since the last overflow
 };
 
 struct ThreadPageCache {
@@ -40,8 +46,11 @@ struct ThreadPageCache {
   ThreadPageCache* reg_prev = nullptr;
   ThreadPageCache* reg_next = nullptr;
   std::uint64_t owner_id = 0;  // immutable: Memmap::id() of the owner's arena
-  std::size_t bytes = 0;       // immutable: size of this allocation, for metadata accounting
+  std::size_t bytes = 0;       // owner only: this struct and its stacks, for metadata accounting
 };
+
+// Frees a cache and its stacks (no accounting: the caller settles that).
+void free_thread_cache(ThreadPageCache* c);
 
 // The fast-path slot: the cache the calling thread used last. Trivial, constant-initialised, so
 // reading it is one TLS load with no guard.

@@ -78,11 +78,43 @@ TEST(Arena, CacheHighWaterDrainsToBuddy) {
   c.size = 64 << 20;
   c.pcp_high = 16;
   c.pcp_batch = 8;
+  c.pcp_high_max = 16;  // no growth
   auto a = make_arena(c);
   std::vector<void*> v;
   for (int i = 0; i < 100; ++i) v.push_back(a->alloc_pages(0));
   for (void* p : v) a->free_pages(p);
   EXPECT_LE(a->info().cached_pages, 16u);  // never above high
+  a->validate();
+  a->drain_thread_cache();
+  test::expect_fully_coalesced(*a);
+}
+
+TEST(Arena, BurstyThreadGrowsItsCacheOneWayFlowDoesNot) {
+  ArenaConfig c;
+  c.size = 64 << 20;
+  c.movable_percent = 0;
+  c.pcp_high = 16;
+  c.pcp_batch = 8;
+  c.pcp_high_max = 128;
+  auto a = make_arena(c);
+  std::vector<void*> v(100);
+  // Only freeing (blocks another thread allocated): the list never grows past its first high.
+  std::thread producer([&] {
+    for (auto& p : v) p = a->alloc_pages(0);
+  });
+  producer.join();
+  for (void* p : v) a->free_pages(p);
+  EXPECT_LE(a->info().cached_pages, 16u);
+  a->drain_thread_cache();
+  // Bursts of 100 allocations then 100 frees: the list grows until a burst fits.
+  std::uint64_t caches_before = a->info().metadata.caches;
+  for (int round = 0; round < 6; ++round) {
+    for (auto& p : v) p = a->alloc_pages(0);
+    for (void* p : v) a->free_pages(p);
+  }
+  EXPECT_GE(a->info().cached_pages, 100u);  // the whole burst stayed in the cache
+  EXPECT_LE(a->info().cached_pages, 128u);  // never above high_max
+  EXPECT_GT(a->info().metadata.caches, caches_before);  // the grown stack is counted
   a->validate();
   a->drain_thread_cache();
   test::expect_fully_coalesced(*a);

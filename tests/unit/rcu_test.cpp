@@ -81,7 +81,8 @@ TEST(Rcu, ReadersNeverSeeFreedObjects) {
         reads.fetch_add(1, std::memory_order_relaxed);
       }
     });
-  for (int i = 0; i < 2000; ++i) {
+  // Keep replacing until the readers have really run alongside the updates.
+  for (int i = 0; i < 2000 || reads.load(std::memory_order_relaxed) < 20000; ++i) {
     Obj* old = current.exchange(new Obj{{}, {kLive}}, std::memory_order_acq_rel);
     rcu::call(&old->head, [](rcu::Head* h) {
       auto* o = reinterpret_cast<Obj*>(h);

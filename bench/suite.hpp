@@ -1,0 +1,71 @@
+// bench/suite.hpp — the runner every memdesc benchmark suite uses.
+//
+// A suite measures "subjects" (memdesc and its peers) on named cases. Each case runs `rounds`
+// times; within a round every subject runs once, in an order rotated by the round, so slow
+// drifts of the machine hit all subjects alike (interleaving). Before the first round each
+// subject runs once unrecorded (warm-up). A case reports per subject the median, min and max
+// of its rounds in ns per operation, and the ratio memdesc / best peer.
+#pragma once
+#include <cstdio>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace memdesc::bench {
+
+// Pins the calling thread to the CPU it runs on for its lifetime, so every subject of a
+// single-threaded case is timed on the same core (on a VM the cores can differ by 2x).
+// Threads inherit affinity: release the pin before starting threads that must spread out.
+class CpuPin {
+ public:
+  CpuPin();
+  ~CpuPin();
+  CpuPin(const CpuPin&) = delete;
+  CpuPin& operator=(const CpuPin&) = delete;
+  int cpu() const { return cpu_; }
+
+ private:
+  int cpu_ = -1;
+  bool restored_mask_valid_ = false;
+  unsigned char saved_[128];  // cpu_set_t
+};
+
+struct SuiteOptions {
+  bool smoke = false;  // tiny sizes, one round: checks the suite runs, measures nothing
+  bool json = false;
+  unsigned rounds = 5;
+};
+
+class Suite {
+ public:
+  Suite(std::string name, std::vector<std::string> subjects, SuiteOptions o);
+
+  // run(i) performs one timed repetition for subject i and returns ns per operation.
+  void run_case(const std::string& case_name, const std::function<double(std::size_t)>& run);
+
+  void note_missing(const std::string& what) { missing_.push_back(what); }
+  void set_extra(const std::string& key, nlohmann::json v) { extra_[key] = std::move(v); }
+  const SuiteOptions& options() const { return o_; }
+
+  nlohmann::json to_json() const;
+  void print_table(std::FILE* out) const;
+  // Prints JSON or the table, as the options ask.
+  void report(std::FILE* out) const;
+
+ private:
+  struct CaseResult {
+    std::string name;
+    std::vector<std::vector<double>> samples;  // [subject][round]
+  };
+  static double median(std::vector<double> v);
+
+  std::string name_;
+  std::vector<std::string> subjects_;  // subjects_[0] is memdesc
+  SuiteOptions o_;
+  std::vector<CaseResult> cases_;
+  std::vector<std::string> missing_;
+  nlohmann::json extra_ = nlohmann::json::object();
+};
+
+}  // namespace memdesc::bench
