@@ -56,7 +56,7 @@ void Arena::free_pages(void* addr) {
 }
 
 void Arena::free_pages_desc(void* addr, MemdescWord word) {
-  pages_->free(addr, word, /*any_order=*/false, "free_pages_desc");
+  pages_->free(addr, word, "free_pages_desc");
 }
 
 bool Arena::contains(const void* p) const { return mm_->contains(p); }

@@ -195,6 +195,16 @@ void PageAllocator::free_slow(std::uint64_t pfn, unsigned order) {
 }
 
 void PageAllocator::free_bad_slow(void* addr, MemdescWord expected, const char* op) {
+  report_bad_free(addr, expected, /*any_order=*/false, op);
+}
+
+void PageAllocator::free_pages_bad_slow(void* addr) {
+  report_bad_free(addr, MemdescWord::misc(MiscSubtype::Pages, 0), /*any_order=*/true, "free_pages");
+}
+
+// Says precisely what is wrong with a free that failed the fast check. `any_order`: the
+// expected word is Misc(subtype) of whatever order the block has (free_pages).
+void PageAllocator::report_bad_free(void* addr, MemdescWord expected, bool any_order, const char* op) const {
   if (!mm_->contains(addr))
     report_foreign_pointer(op, addr, mm_->addr(0), reinterpret_cast<void*>(mm_->base() + mm_->bytes()));
   std::uint64_t pfn = mm_->pfn(addr);
@@ -202,22 +212,17 @@ void PageAllocator::free_bad_slow(void* addr, MemdescWord expected, const char* 
   char found[96], want[96];
   format_word(w, found, sizeof found);
   if (w.is(MemdescType::Buddy)) report_double_free(op, addr, pfn, found);
-  bool type_ok = expected.is(MemdescType::Misc)
-                     ? w.is(MemdescType::Misc) && w.misc_subtype() == expected.misc_subtype()
-                     : w == expected;
-  if (!type_ok) {
-    if (expected.is(MemdescType::Misc))
+  bool matches = any_order ? w.is(MemdescType::Misc) && w.misc_subtype() == expected.misc_subtype() : w == expected;
+  if (!matches) {
+    if (any_order)
       std::snprintf(want, sizeof want, "Misc(%s) (a block from alloc_pages)", misc_subtype_name(expected.misc_subtype()));
     else
       format_word(expected, want, sizeof want);
     report_wrong_type(op, addr, want, found);
   }
+  // The right word, so the address is not the first byte of its block (BUDDY-ALIGN).
   std::uintptr_t start = reinterpret_cast<std::uintptr_t>(addr) & ~((kPageSize << w.order()) - 1);
   report_not_block_start(op, addr, reinterpret_cast<void*>(start), w.order());
-}
-
-void PageAllocator::free_pages_bad_slow(void* addr) {
-  free_bad_slow(addr, MemdescWord::misc(MiscSubtype::Pages, 0), "free_pages");
 }
 
 // ---- purge, stats, validation ------------------------------------------------------------

@@ -71,21 +71,20 @@ class PageAllocator {
     return alloc_slow(order, gfp, w);
   }
 
-  // Frees a block whose word must equal `expected` (a plain alloc_pages block when expected is
-  // Misc(pages) with any order: pass match_order_from_word = true). `op` names the public
-  // operation in reports.
-  MEMDESC_FAST_PATH void free(void* addr, MemdescWord expected, bool any_order, const char* op) {
-    if (MEMDESC_UNLIKELY(!mm_->contains(addr))) free_bad_slow(addr, expected, op);
-    std::uint64_t pfn = mm_->pfn(addr);
-    MemdescWord w = MemdescWord::from_raw(mm_->word_slot(pfn).load(std::memory_order_relaxed));
-    unsigned order = w.order();
-    std::uint64_t want = any_order ? MemdescWord::misc(expected.misc_subtype(), order).raw() : expected.raw();
-    bool aligned = ((reinterpret_cast<std::uintptr_t>(addr) & ((kPageSize << order) - 1)) == 0);
-    if (MEMDESC_UNLIKELY(w.raw() != want || !aligned)) free_bad_slow(addr, expected, op);
+  // Frees a block whose word must equal `expected` exactly (the owner of a descriptor frees
+  // its blocks so). `op` names the public operation in reports.
+  MEMDESC_FAST_PATH void free(void* addr, MemdescWord expected, const char* op) {
+    std::uintptr_t off = reinterpret_cast<std::uintptr_t>(addr) - base_;
+    if (MEMDESC_UNLIKELY(off >= bytes_)) free_bad_slow(addr, expected, op);
+    std::uint64_t pfn = off >> kPageShift;
+    unsigned order = expected.order();
+    if (MEMDESC_UNLIKELY(words_[pfn].load(std::memory_order_relaxed) != expected.raw() ||
+                         (off & ((kPageSize << order) - 1)) != 0))
+      free_bad_slow(addr, expected, op);
     free_block(pfn, order);
   }
 
-  // free() for blocks from alloc_pages (word Misc(pages, order)). The order is read from the
+  // Frees a block from alloc_pages (word Misc(pages, order)). The order is read from the
   // Misc order bits whatever the type is; a word of another type, or another subtype, cannot
   // equal the Misc(pages) word rebuilt from them, so one compare checks type, subtype and order.
   MEMDESC_FAST_PATH void free_pages(void* addr) {
@@ -162,6 +161,7 @@ class PageAllocator {
   MEMDESC_SLOW_PATH void free_slow(std::uint64_t pfn, unsigned order);
   [[noreturn]] MEMDESC_SLOW_PATH void free_bad_slow(void* addr, MemdescWord expected, const char* op);
   [[noreturn]] MEMDESC_SLOW_PATH void free_pages_bad_slow(void* addr);
+  [[noreturn]] void report_bad_free(void* addr, MemdescWord expected, bool any_order, const char* op) const;
   Block take_from_zones(unsigned order, unsigned gfp);
   void refill(PcpList& l, core::ZoneId z, unsigned order);
   void drain_list(PcpList& l, core::ZoneId z, unsigned order, std::uint32_t n);

@@ -109,6 +109,17 @@ TEST_F(MisuseDeath, DescriptorPageFreedAsPlainPages) {
       "memdesc: wrong type: free_pages.*page word is File\\(desc=");
 }
 
+TEST_F(MisuseDeath, DescFreeWithTheWrongOrder) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        void* p = a->alloc_pages_desc(2, MemdescWord::misc(MiscSubtype::KmallocLarge, 2));
+        a->free_pages_desc(p, MemdescWord::misc(MiscSubtype::KmallocLarge, 1));
+      },
+      "memdesc: wrong type: free_pages_desc\\(0x[0-9a-f]+\\): expected Misc\\(kmalloc_large, order=1\\), "
+      "page word is Misc\\(kmalloc_large, order=2\\)");
+}
+
 TEST_F(MisuseDeath, DescWordOrderMismatch) {
   EXPECT_DEATH(
       {

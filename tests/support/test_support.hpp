@@ -29,6 +29,14 @@ inline std::unique_ptr<Arena> make_arena(std::size_t size = std::size_t{64} << 2
   return make_arena(c);
 }
 
+// The largest arena the tests reserve: 1 TiB, except under TSan, whose shadow mappings make a
+// reservation that large fail at random (TSan's limit, not memdesc's).
+#if defined(MEMDESC_TSAN)
+inline constexpr std::size_t kHugeArena = std::size_t{64} << 30;
+#else
+inline constexpr std::size_t kHugeArena = std::size_t{1} << 40;
+#endif
+
 // The 64-bit pattern word i of a block holds for a given tag.
 inline std::uint64_t pattern(std::uint64_t tag, std::uint64_t i) { return (tag * 0x9E3779B97F4A7C15ull) ^ (i * 0xBF58476D1CE4E5B9ull) ^ i; }
 

@@ -44,10 +44,10 @@ TEST(Arena, MetadataIsAboutEightBytesPerPage) {
 
 TEST(Arena, OneTebibyteIsQuickAndSmall) {
   std::size_t rss0 = platform::rss_bytes();
-  auto a = make_arena(std::size_t{1} << 40);
+  auto a = make_arena(test::kHugeArena);
   ASSERT_TRUE(a);
   ArenaInfo i = a->info();
-  EXPECT_EQ(i.pages, std::uint64_t{1} << 28);
+  EXPECT_EQ(i.pages, test::kHugeArena / kPageSize);
   EXPECT_LT(i.init_seconds, 1.0);
   EXPECT_LT(platform::rss_bytes(), rss0 + (std::size_t{300} << 20));
   void* p = a->alloc_pages(0);

@@ -5,17 +5,18 @@
 #include <cstring>
 
 #include "platform/os.hpp"
+#include "test_support.hpp"
 
 using namespace memdesc;
 
 TEST(Platform, ReserveOneTebibyteCostsNoRss) {
   std::size_t before = platform::rss_bytes();
-  auto r = platform::reserve(std::size_t{1} << 40, std::size_t{4} << 20);
+  auto r = platform::reserve(test::kHugeArena, std::size_t{4} << 20);
   ASSERT_TRUE(r.ok()) << describe(r.error());
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(r.value()) % (4 << 20), 0u);
-  ASSERT_FALSE(platform::commit(r.value(), std::size_t{1} << 40));
+  ASSERT_FALSE(platform::commit(r.value(), test::kHugeArena));
   EXPECT_LT(platform::rss_bytes(), before + (std::size_t{16} << 20));
-  platform::release(r.value(), std::size_t{1} << 40);
+  platform::release(r.value(), test::kHugeArena);
 }
 
 TEST(Platform, CommitTouchPurge) {
