@@ -3,20 +3,24 @@
 // Allocation code overview (fast paths are MEMDESC_FAST_PATH, slow ones end in _slow):
 //
 //   alloc(order, gfp, word)
-//     ├─ order <= 3 and the thread's cache for this arena is in the TLS slot and the list for
-//     │  (zone, order) is non-empty: pop a pfn, write `word` into its 2^order page words.
-//     │  Cost (order 0): one TLS load, one compare, ~4 loads/stores, one word store; no lock,
-//     │  no atomic RMW, no system call. bench/micro_pages keeps this honest.
+//     ├─ order <= 3, no GFP_ZERO / GFP_NOCACHE, the TLS slot names this arena and the list for
+//     │  (zone, order) is non-empty: pop a pfn, store `word` into its 2^order page words.
+//     │  Cost (order 0): one TLS load of two words, three compares, two loads and three
+//     │  stores; no lock, no atomic RMW, no call, no system call. An order-0 alloc+free pair
+//     │  is ~4 ns here (bench/micro_pages BM_PairCached/0 keeps it honest).
 //     └─ alloc_slow: attach the thread cache; refill `batch` blocks under the zone lock; else
 //        take one block straight from the buddy (falling back NORMAL after MOVABLE for
 //        GFP_MOVABLE); else drain this thread's cache and retry; else null + last_error.
+//        GFP_ZERO memsets only dirty blocks (BUDDY-WORD).
 //
-//   free_pages(addr) / free_pages_desc(addr, word)
-//     ├─ misuse checks on the page word (one load): inside the arena, expected word, at the
-//     │  first page of its block; a failure goes to free_bad_slow, which reports.
-//     ├─ order <= 3 and the list is not full: write the Buddy words, push. Same cost as alloc.
-//     └─ free_slow: drain `batch` coldest blocks of that list to the buddy, then push; or, for
-//        larger orders / no cache, return the block to the buddy under the zone lock.
+//   free_pages(addr) / free(addr, word)
+//     ├─ misuse checks on the page word (one load, one compare): inside the arena, the
+//     │  expected word, at the first byte of its block; a failure goes to a _bad_slow
+//     │  function that reports precisely.
+//     ├─ order <= 3 and the list is not full: store the Buddy words, push. Same cost as alloc.
+//     └─ free_slow: a full list grows (if it was refilled since it last overflowed) or drains
+//        its `batch` coldest blocks to the buddy, then pushes; larger orders, or a thread
+//        without a cache, return the block to the buddy under the zone lock.
 #pragma once
 #include <cstring>
 #include <memdesc/gfp.hpp>

@@ -21,14 +21,20 @@ void unlink_locked(ThreadPageCache* c) {
 }
 
 
+// Where the calling thread's ThreadCacheSet is in its life. Trivially destructible, so it can
+// be read at any time, including from destructors that run after the set is gone (an arena in
+// a static variable is destroyed after the main thread's thread_local objects).
+enum class SetState : unsigned char { unborn, alive, dead };
+constinit thread_local SetState tls_set_state = SetState::unborn;
+
 // The calling thread's caches, one per arena it has allocated from. Its destructor runs at
 // thread exit and drains every cache whose arena still lives.
 struct ThreadCacheSet {
   std::vector<ThreadPageCache*> caches;
-  bool exiting = false;
 
+  ThreadCacheSet() { tls_set_state = SetState::alive; }
   ~ThreadCacheSet() {
-    exiting = true;
+    tls_set_state = SetState::dead;
     tls_page_cache = {};
     for (ThreadPageCache* c : caches) {
       {
@@ -66,6 +72,7 @@ void free_thread_cache(ThreadPageCache* c) {
 }
 
 ThreadPageCache* find_thread_cache(const PageAllocator* pa) {
+  if (tls_set_state != SetState::alive) return nullptr;
   std::uint64_t id = pa->memmap().id();
   for (ThreadPageCache* c : tls_set.caches)
     if (c->owner_id == id) return c;
@@ -73,7 +80,8 @@ ThreadPageCache* find_thread_cache(const PageAllocator* pa) {
 }
 
 ThreadPageCache* attach_thread_cache(PageAllocator* pa) {
-  if (tls_set.exiting) return nullptr;  // thread-exit destructors may still allocate: no cache
+  // After the set is gone (thread-exit destructors may still allocate): no cache.
+  if (tls_set_state == SetState::dead) return nullptr;
   ThreadPageCache* c = find_thread_cache(pa);
   if (!c) {
     c = pa->new_thread_cache();
@@ -102,7 +110,7 @@ void detach_all_thread_caches(PageAllocator* pa) {
   }
   pa->caches_head = nullptr;
   if (tls_page_cache.id == pa->memmap().id()) tls_page_cache = {};
-  tls_set.drop_orphans_locked();
+  if (tls_set_state == SetState::alive) tls_set.drop_orphans_locked();
 }
 
 }  // namespace memdesc::page

@@ -175,6 +175,19 @@ TEST(Arena, ArenaDestroyedWhileThreadHoldsACache) {
   t.join();
 }
 
+// An arena in a static variable is destroyed after the main thread's thread-local caches.
+TEST(Arena, StaticArenaOutlivesTheThreadCaches) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        static std::unique_ptr<Arena> a = make_arena(16 << 20);
+        void* p = a->alloc_pages(0);
+        a->free_pages(p);  // the main thread now has a cache for `a`
+        std::exit(0);      // thread_local destructors, then static ones
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
 TEST(Arena, ManyArenasInOneThread) {
   for (int i = 0; i < 50; ++i) {
     auto a = make_arena(8 << 20, 9);
