@@ -23,8 +23,10 @@ Arena& arena(bool cache) {
   return cache ? *with : *without;
 }
 
-void BM_PairCached(benchmark::State& st) {
-  Arena& a = arena(true);
+// Alloc+free pairs of order st.range(0): through the per-thread cache, or the buddy alone.
+template <bool Cached>
+void BM_Pair(benchmark::State& st) {
+  Arena& a = arena(Cached);
   unsigned order = static_cast<unsigned>(st.range(0));
   for (auto _ : st) {
     void* p = a.alloc_pages(order);
@@ -32,18 +34,8 @@ void BM_PairCached(benchmark::State& st) {
     a.free_pages(p);
   }
 }
-BENCHMARK(BM_PairCached)->Arg(0)->Arg(1)->Arg(3);
-
-void BM_PairBuddy(benchmark::State& st) {
-  Arena& a = arena(false);
-  unsigned order = static_cast<unsigned>(st.range(0));
-  for (auto _ : st) {
-    void* p = a.alloc_pages(order);
-    benchmark::DoNotOptimize(p);
-    a.free_pages(p);
-  }
-}
-BENCHMARK(BM_PairBuddy)->Arg(0)->Arg(4)->Arg(10);
+BENCHMARK_TEMPLATE(BM_Pair, true)->Name("BM_PairCached")->Arg(0)->Arg(1)->Arg(3);
+BENCHMARK_TEMPLATE(BM_Pair, false)->Name("BM_PairBuddy")->Arg(0)->Arg(4)->Arg(10);
 
 void BM_Lookup(benchmark::State& st) {
   Arena& a = arena(true);

@@ -2,6 +2,7 @@
 //
 //   memdesc info [--arena SIZE] [--json]          arena size, pages, metadata by kind, init, RSS
 //   memdesc buddyinfo [--arena SIZE] [--load P]   free blocks per order and zone
+//   memdesc types [--json]                        the type table of the memdesc word
 //   memdesc demo [--arena SIZE] [--threads N] [--png FILE] [--json]
 //   memdesc bench pages [--smoke] [--json] [--rounds N]
 #include <CLI/CLI.hpp>
@@ -80,13 +81,18 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0u, 100u));
   buddy->add_flag("--json", json, "print JSON");
 
+  auto* types = app.add_subcommand("types", "print the memdesc type table the page word is generated from");
+  types->add_flag("--json", json, "print JSON");
+
   DemoOptions demo_opts;
   std::string demo_arena = "1G";
   auto* demo = app.add_subcommand("demo", "run a mixed page-allocation workload on an in-process arena and report");
   demo->add_option("--arena", demo_arena, "arena size")->capture_default_str();
   demo->add_option("--threads", demo_opts.threads, "worker threads")->capture_default_str()->check(CLI::Range(1u, 64u));
   demo->add_option("--ops", demo_opts.ops_per_thread, "churn operations per thread")->capture_default_str();
-  demo->add_option("--png", demo_opts.png, "where to draw the arena at the peak ('' for no picture)")->capture_default_str();
+  bool no_png = false;
+  demo->add_option("--png", demo_opts.png, "where to draw the arena after the churn")->capture_default_str();
+  demo->add_flag("--no-png", no_png, "draw no picture");
   demo->add_flag("--json", demo_opts.json, "print JSON");
 
 #if MEMDESC_HAVE_BENCH
@@ -120,8 +126,24 @@ int main(int argc, char** argv) {
       for (void* p : held) a->free_pages(p);
       return 0;
     }
+    if (*types) {
+      nlohmann::json j = nlohmann::json::array();
+      for (unsigned t = 0; t < kMemdescTypeCount; ++t) {
+        if (!type_is_assigned(t)) continue;
+        auto ty = static_cast<MemdescType>(t);
+        j.push_back({{"tag", t}, {"name", type_name(ty)}, {"descriptor", type_has_pointer(ty)},
+                     {"description", type_description(ty)}});
+        if (!json)
+          std::printf("%2u  %-10s %-10s %s\n", t, type_name(ty), type_has_pointer(ty) ? "descriptor" : "inline",
+                      type_description(ty));
+      }
+      if (json) std::printf("%s\n", j.dump(2).c_str());
+      else std::printf("13-15  unassigned\n");
+      return 0;
+    }
     if (*demo) {
       demo_opts.arena_bytes = parse_size(demo_arena);
+      if (no_png) demo_opts.png.clear();
       return run_demo(demo_opts);
     }
 #if MEMDESC_HAVE_BENCH

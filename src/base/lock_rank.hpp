@@ -44,7 +44,6 @@ class SpinLock {
     if constexpr (kChecked) lock_witness::released(rank_);
     locked_.store(false, std::memory_order_release);
   }
-  bool is_locked() const { return locked_.load(std::memory_order_relaxed); }
   LockRank rank() const { return rank_; }
 
  private:

@@ -188,10 +188,8 @@ void PageAllocator::free_slow(std::uint64_t pfn, unsigned order) {
     }
   }
   BuddyZone& zone = zones_[static_cast<unsigned>(z)];
-  // Dirty: the block was handed out, so it may have been written.
-  mm_->set_words(pfn, std::uint64_t{1} << order, MemdescWord::buddy(false));
   LockGuard g(zone.lock);
-  zone.insert_locked(pfn, order, true);
+  zone.free_locked(pfn, order, /*dirty=*/true);  // handed out, so it may have been written
 }
 
 void PageAllocator::free_bad_slow(void* addr, MemdescWord expected, const char* op) {

@@ -134,7 +134,6 @@ class PageAllocator {
   // Checks every buddy invariant and that cached blocks have Buddy words. Call when quiescent.
   void validate() const;
 
-  unsigned pcp_orders() const { return pcp_orders_; }
   core::ZoneId preferred_zone(unsigned gfp) const { return static_cast<core::ZoneId>(zone_index(gfp)); }
 
   // Used by page_cache.cpp.
