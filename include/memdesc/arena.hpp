@@ -14,15 +14,18 @@
 #include <cstdint>
 #include <memdesc/constants.hpp>
 #include <memdesc/gfp.hpp>
+#include <memdesc/slab.hpp>
 #include <memdesc/word.hpp>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include <memdesc/result.hpp>
 
 namespace memdesc {
 namespace core { class Memmap; }
 namespace page { class PageAllocator; }
+namespace slab { class SlabAllocator; }
 
 struct ArenaConfig {
   std::size_t size = std::size_t{1} << 30;  // bytes; rounded up to the largest block
@@ -79,8 +82,34 @@ class Arena {
   std::optional<MemdescWord> virt_to_memdesc(const void* p) const;  // nullopt outside the arena
   MemdescWord pfn_to_memdesc(std::uint64_t pfn) const;
 
+  // kmalloc family. Sizes up to 8 KiB come from the kmalloc caches (8 ... 8192, plus 96 and
+  // 192); larger ones are Misc(kmalloc_large) blocks from the buddy. kfree dispatches on the
+  // page word. kmalloc(0) returns kZeroSizePtr. Null (and last_error()) when out of memory.
+  void* kmalloc(std::size_t size, unsigned gfp = GFP_NONE);
+  void* kzalloc(std::size_t size, unsigned gfp = GFP_NONE) { return kmalloc(size, gfp | GFP_ZERO); }
+  void* kcalloc(std::size_t n, std::size_t size, unsigned gfp = GFP_NONE);  // null if n * size overflows
+  void* krealloc(void* p, std::size_t size, unsigned gfp = GFP_NONE);        // null: p untouched
+  std::size_t ksize(const void* p) const;
+  void kfree(const void* p);
+
+  // Object caches. `freeptr_offset` names a 4-byte field a free object may give up for the
+  // freelist link (TYPESAFE_BY_RCU and ctor caches otherwise get the link after the object).
+  Result<KmemCache*> kmem_cache_create(const char* name, std::size_t size, std::size_t align = 0,
+                                       unsigned flags = SLAB_NONE, void (*ctor)(void*) = nullptr,
+                                       std::size_t freeptr_offset = ~std::size_t{0});
+  void kmem_cache_destroy(KmemCache* c);  // fatal report if objects are still allocated
+  void* kmem_cache_alloc(KmemCache* c, unsigned gfp = GFP_NONE);
+  void kmem_cache_free(KmemCache* c, void* p);
+  std::size_t kmem_cache_alloc_bulk(KmemCache* c, std::size_t n, void** out, unsigned gfp = GFP_NONE);  // n or 0
+  void kmem_cache_free_bulk(KmemCache* c, std::size_t n, void** objs);
+  std::size_t kmem_cache_shrink(KmemCache* c);  // pages given back
+  std::vector<SlabCacheInfo> slabinfo() const;
+  // Gives every empty slab of every cache back to the buddy (after flushing this thread's
+  // magazines and waiting for RCU-deferred frees). Returns the pages given back.
+  std::size_t shrink();
+
   // Maintenance.
-  void drain_thread_cache();                             // calling thread's cache → buddy
+  void drain_thread_cache();                             // calling thread's magazines and page cache → slabs, buddy
   Result<std::size_t> purge(unsigned min_order = 0);     // free memory back to the OS; bytes purged
   void validate() const;  // every invariant; fatal report on violation. Call when quiescent.
 
@@ -89,11 +118,13 @@ class Arena {
   unsigned max_order() const;
 
   page::PageAllocator& page_allocator() const { return *pages_; }  // for the layers above
+  slab::SlabAllocator& slab_allocator() const { return *slab_; }
 
  private:
   Arena() = default;
   std::unique_ptr<core::Memmap> mm_;
   std::unique_ptr<page::PageAllocator> pages_;
+  std::unique_ptr<slab::SlabAllocator> slab_;  // destroyed first
   double init_seconds_ = 0;
 };
 

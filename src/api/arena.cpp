@@ -3,13 +3,16 @@
 
 #include <cstdio>
 
+#include "base/fault.hpp"
 #include "core/memmap.hpp"
 #include "page/page_alloc.hpp"
 #include "platform/os.hpp"
+#include "slab/slab.hpp"
 
 namespace memdesc {
 
 Result<std::unique_ptr<Arena>> Arena::create(const ArenaConfig& cfg) {
+  fault::arm_from_environment();
   std::uint64_t t0 = platform::now_ns();
   if (cfg.max_order > MemdescWord::kMaxOrder) return Error{Errc::invalid_config, 0, "max_order above 15"};
   if (cfg.movable_percent > 100) return Error{Errc::invalid_config, 0, "movable_percent above 100"};
@@ -24,14 +27,19 @@ Result<std::unique_ptr<Arena>> Arena::create(const ArenaConfig& cfg) {
   auto pa = page::PageAllocator::create(*mm.value(), pc);
   if (!pa.ok()) return pa.error();
 
+  auto sa = slab::SlabAllocator::create(*pa.value());
+  if (!sa.ok()) return sa.error();
+
   std::unique_ptr<Arena> a(new Arena());
   a->mm_ = std::move(mm.value());
   a->pages_ = std::move(pa.value());
+  a->slab_ = std::move(sa.value());
   a->init_seconds_ = static_cast<double>(platform::now_ns() - t0) / 1e9;
   return a;
 }
 
 Arena::~Arena() {
+  slab_.reset();   // before the page allocator it takes slabs from
   pages_.reset();  // before the memmap it points into
   mm_.reset();
 }
@@ -75,9 +83,36 @@ MemdescWord Arena::pfn_to_memdesc(std::uint64_t pfn) const {
   return mm_->word(pfn);
 }
 
-void Arena::drain_thread_cache() { pages_->drain_local(); }
+void Arena::drain_thread_cache() {
+  slab_->flush_thread();
+  pages_->drain_local();
+}
+
+void* Arena::kmalloc(std::size_t size, unsigned gfp) { return slab_->kmalloc(size, gfp); }
+void* Arena::kcalloc(std::size_t n, std::size_t size, unsigned gfp) { return slab_->kcalloc(n, size, gfp); }
+void* Arena::krealloc(void* p, std::size_t size, unsigned gfp) { return slab_->krealloc(p, size, gfp); }
+std::size_t Arena::ksize(const void* p) const { return slab_->ksize(p); }
+void Arena::kfree(const void* p) { slab_->kfree(p); }
+
+Result<KmemCache*> Arena::kmem_cache_create(const char* name, std::size_t size, std::size_t align, unsigned flags,
+                                            void (*ctor)(void*), std::size_t freeptr_offset) {
+  return slab_->cache_create({name, size, align, flags, ctor, freeptr_offset});
+}
+void Arena::kmem_cache_destroy(KmemCache* c) { slab_->cache_destroy(c); }
+void* Arena::kmem_cache_alloc(KmemCache* c, unsigned gfp) { return slab_->cache_alloc(c, gfp); }
+void Arena::kmem_cache_free(KmemCache* c, void* p) { slab_->cache_free(c, p); }
+std::size_t Arena::kmem_cache_alloc_bulk(KmemCache* c, std::size_t n, void** out, unsigned gfp) {
+  return slab_->alloc_bulk(c, gfp, n, out);
+}
+void Arena::kmem_cache_free_bulk(KmemCache* c, std::size_t n, void** objs) { slab_->free_bulk(c, n, objs); }
+std::size_t Arena::kmem_cache_shrink(KmemCache* c) { return slab_->shrink(c); }
+std::vector<SlabCacheInfo> Arena::slabinfo() const { return slab_->slabinfo(); }
+std::size_t Arena::shrink() { return slab_->shrink_all(); }
 Result<std::size_t> Arena::purge(unsigned min_order) { return pages_->purge(min_order); }
-void Arena::validate() const { pages_->validate(); }
+void Arena::validate() const {
+  pages_->validate();
+  slab_->validate();
+}
 
 ArenaInfo Arena::info() const {
   ArenaInfo i;

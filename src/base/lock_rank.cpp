@@ -10,6 +10,8 @@ namespace memdesc {
 const char* lock_rank_name(LockRank r) {
   switch (r) {
     case LockRank::CacheRegistry: return "CacheRegistry";
+    case LockRank::SlabRegistry: return "SlabRegistry";
+    case LockRank::SlabCache: return "SlabCache";
     case LockRank::Zone: return "Zone";
   }
   return "?";

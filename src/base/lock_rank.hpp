@@ -16,6 +16,11 @@ enum class LockRank : std::uint8_t {
   // page/page_cache.cpp: the registry of per-thread page caches (attach, thread exit, arena
   // teardown). Taken before a zone lock when a cache is drained.
   CacheRegistry = 10,
+  // slab/slab.cpp: one per arena; guards the table of caches (create, destroy).
+  SlabRegistry = 12,
+  // slab/slab.hpp: one per kmem_cache; guards its slab lists, counters and the mutable fields
+  // of its slab descriptors. Never held while pages are allocated or freed.
+  SlabCache = 15,
   // page/buddy.hpp: one per zone; protects that zone's free-block bitmaps, counters and the
   // Buddy words of free blocks' first pages.
   Zone = 20,

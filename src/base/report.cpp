@@ -48,6 +48,14 @@ void report_wrong_type(const char* op, const void* addr, const char* expected, c
   die("wrong type", "%s(%p): expected %s, page word is %s", op, addr, expected, word);
 }
 
+void report_bad_object(const char* op, const void* addr, const char* cache, const char* why) {
+  die("invalid object", "%s(%p): cache %s: %s", op, addr, cache, why);
+}
+
+void report_cache_leak(const char* cache, unsigned long long objects) {
+  die("leak", "kmem_cache_destroy(%s): %llu object%s still allocated", cache, objects, objects == 1 ? "" : "s");
+}
+
 void report_bad_argument(const char* op, const char* why) { die("bad argument", "%s: %s", op, why); }
 
 void report_invariant(const char* id, const char* fmt, ...) {

@@ -19,6 +19,11 @@ namespace memdesc {
 [[noreturn]] void report_wrong_type(const char* op, const void* addr, const char* expected, const char* word);
 // An argument is out of range or inconsistent (e.g. an order above the maximum).
 [[noreturn]] void report_bad_argument(const char* op, const char* why);
+// An object operation on a slab object that is wrong: `why` says how (wrong cache, not at an
+// object's start, freed twice, never allocated, red zone or poison overwritten).
+[[noreturn]] void report_bad_object(const char* op, const void* addr, const char* cache, const char* why);
+// A cache destroyed while objects are still allocated.
+[[noreturn]] void report_cache_leak(const char* cache, unsigned long long objects);
 // A documented invariant does not hold. `id` is its name (e.g. "BUDDY-ALIGN").
 [[noreturn]] void report_invariant(const char* id, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 // A lock was taken out of the order fixed in base/lock_rank.hpp.

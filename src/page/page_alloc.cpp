@@ -169,6 +169,15 @@ void* PageAllocator::alloc_slow(unsigned order, unsigned gfp, MemdescWord w) {
   return finish_alloc(b.pfn, order, w);
 }
 
+// Fault injection is armed: fail this allocation if its turn has come, else allocate as usual.
+void* PageAllocator::alloc_fault_slow(unsigned order, unsigned gfp, MemdescWord w) {
+  if (fault::should_fail_slow(fault::Site::Page)) {
+    tls_last_error = Error{Errc::out_of_memory, 0, "page allocation failed by fault injection"};
+    return nullptr;
+  }
+  return alloc_slow(order, gfp, w);
+}
+
 // ---- free slow paths ---------------------------------------------------------------------
 
 void PageAllocator::free_slow(std::uint64_t pfn, unsigned order) {
@@ -190,6 +199,18 @@ void PageAllocator::free_slow(std::uint64_t pfn, unsigned order) {
   BuddyZone& zone = zones_[static_cast<unsigned>(z)];
   LockGuard g(zone.lock);
   zone.free_locked(pfn, order, /*dirty=*/true);  // handed out, so it may have been written
+}
+
+void PageAllocator::free_direct(void* addr, MemdescWord expected, const char* op) {
+  std::uintptr_t off = reinterpret_cast<std::uintptr_t>(addr) - base_;
+  unsigned order = expected.order();
+  if (off >= bytes_ || words_[off >> kPageShift].load(std::memory_order_relaxed) != expected.raw() ||
+      (off & ((kPageSize << order) - 1)) != 0)
+    free_bad_slow(addr, expected, op);
+  std::uint64_t pfn = off >> kPageShift;
+  BuddyZone& zone = zones_[static_cast<unsigned>(mm_->zone_of(pfn))];
+  LockGuard g(zone.lock);
+  zone.free_locked(pfn, order, /*dirty=*/true);
 }
 
 void PageAllocator::free_bad_slow(void* addr, MemdescWord expected, const char* op) {

@@ -27,6 +27,7 @@
 #include <memory>
 
 #include "base/check.hpp"
+#include "base/fault.hpp"
 #include "page/buddy.hpp"
 #include "page/page_cache.hpp"
 
@@ -60,6 +61,7 @@ class PageAllocator {
   // Allocates a block of 2^order pages and writes `w` into every page word [MEMDESC-SAME].
   // Returns null (and sets tls_last_error) when no block can be had.
   MEMDESC_FAST_PATH void* alloc(unsigned order, unsigned gfp, MemdescWord w) {
+    if (MEMDESC_UNLIKELY(fault::armed())) return alloc_fault_slow(order, gfp, w);  // a tail call
     // GFP_NOCACHE and GFP_ZERO (which may memset) take the slow path.
     if (MEMDESC_LIKELY(order < pcp_orders_ && !(gfp & (GFP_NOCACHE | GFP_ZERO)))) {
       TlsPageCacheSlot slot = tls_page_cache;
@@ -87,6 +89,10 @@ class PageAllocator {
       free_bad_slow(addr, expected, op);
     free_block(pfn, order);
   }
+
+  // Like free(), but straight to the buddy, bypassing this thread's cache (for frees made on a
+  // thread that should not hoard pages, such as the RCU callback thread).
+  void free_direct(void* addr, MemdescWord expected, const char* op);
 
   // Frees a block from alloc_pages (word Misc(pages, order)). The order is read from the
   // Misc order bits whatever the type is; a word of another type, or another subtype, cannot
@@ -161,6 +167,7 @@ class PageAllocator {
 
   void zero_if_dirty(std::uint64_t pfn, unsigned order) const;
   MEMDESC_SLOW_PATH void* alloc_slow(unsigned order, unsigned gfp, MemdescWord w);
+  MEMDESC_SLOW_PATH void* alloc_fault_slow(unsigned order, unsigned gfp, MemdescWord w);
   MEMDESC_SLOW_PATH void free_slow(std::uint64_t pfn, unsigned order);
   [[noreturn]] MEMDESC_SLOW_PATH void free_bad_slow(void* addr, MemdescWord expected, const char* op);
   [[noreturn]] MEMDESC_SLOW_PATH void free_pages_bad_slow(void* addr);

@@ -40,6 +40,13 @@ struct ThreadCacheSet {
       {
         LockGuard g(g_registry);
         if (c->owner) {
+          // Higher layers first: their flush may free pages into the buddy (this thread's
+          // cache is gone from the TLS slot, so those frees bypass it).
+          for (CacheExt& e : c->ext)
+            if (e.ctx) {
+              e.ops->thread_exit(e.ctx);
+              e = {};
+            }
           c->owner->drain_cache(c);
           c->owner->memmap().metadata().caches.fetch_sub(c->bytes, std::memory_order_relaxed);
           unlink_locked(c);
@@ -66,6 +73,8 @@ thread_local ThreadCacheSet tls_set;
 SpinLock& cache_registry_lock() { return g_registry; }
 
 void free_thread_cache(ThreadPageCache* c) {
+  for (CacheExt& e : c->ext)
+    if (e.ctx) e.ops->release(e.ctx);
   for (auto& zone_lists : c->lists)
     for (PcpList& l : zone_lists) std::free(l.pfns);
   delete c;
@@ -98,6 +107,15 @@ ThreadPageCache* attach_thread_cache(PageAllocator* pa) {
   }
   tls_page_cache = {c->owner_id, c};
   return c;
+}
+
+void detach_cache_ext(PageAllocator* pa, unsigned slot) {
+  LockGuard g(g_registry);
+  for (ThreadPageCache* c = pa->caches_head; c; c = c->reg_next) {
+    CacheExt& e = c->ext[slot];
+    if (e.ctx) e.ops->release(e.ctx);
+    e = {};
+  }
 }
 
 void detach_all_thread_caches(PageAllocator* pa) {

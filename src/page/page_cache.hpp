@@ -38,8 +38,24 @@ struct PcpList {
   bool refilled = false;                // owner only: refilled since the last overflow
 };
 
+// A higher layer's per-thread state hung off the page cache, so that one registry governs every
+// per-thread cache of an arena (the slab layer's magazines live here). `ops` says what to do at
+// the end: at thread exit with the arena alive (registry lock held; may free pages), or
+// release when the arena is gone or the layer detaches (free the context only).
+struct CacheExtOps {
+  void (*thread_exit)(void* ctx);
+  void (*release)(void* ctx);
+};
+struct CacheExt {
+  void* ctx = nullptr;                // owner thread writes it once; registry lock to clear
+  const CacheExtOps* ops = nullptr;
+};
+inline constexpr unsigned kMaxCacheExt = 2;
+inline constexpr unsigned kSlabCacheExt = 0;  // the slab layer's slot
+
 struct ThreadPageCache {
   PcpList lists[core::kNrZones][kPcpOrders];  // owner thread only (PCP-OWNER)
+  CacheExt ext[kMaxCacheExt];
   // Guarded by the cache registry lock (rank CacheRegistry): the allocator (null once it is
   // destroyed: the cache is an orphan) and the links of the allocator's list of caches.
   PageAllocator* owner = nullptr;
@@ -49,7 +65,7 @@ struct ThreadPageCache {
   std::size_t bytes = 0;       // owner only: this struct and its stacks, for metadata accounting
 };
 
-// Frees a cache and its stacks (no accounting: the caller settles that).
+// Frees a cache, its stacks and released extensions (no accounting: the caller settles that).
 void free_thread_cache(ThreadPageCache* c);
 
 // The fast-path slot: the cache the calling thread used last. Trivial, constant-initialised, so
@@ -67,6 +83,8 @@ ThreadPageCache* attach_thread_cache(PageAllocator* pa);
 ThreadPageCache* find_thread_cache(const PageAllocator* pa);
 // Called by ~PageAllocator: orphans every cache of `pa` and frees the calling thread's.
 void detach_all_thread_caches(PageAllocator* pa);
+// Releases extension `slot` of every cache of `pa` (a higher layer going away first).
+void detach_cache_ext(PageAllocator* pa, unsigned slot);
 // The lock (rank CacheRegistry) that guards ThreadPageCache::owner and the registry links.
 SpinLock& cache_registry_lock();
 

@@ -27,13 +27,14 @@ static_assert(offsetof(Head, urcu_storage) == 0);
 char g_grace_period_token;
 
 struct Registration {
-  bool registered = false;
+  bool registered = false;  // by us: we unregister at thread exit
+  bool urcu_worker = false;  // liburcu's callback thread, registered by liburcu itself
   int depth = 0;
   ~Registration() {
     if (registered) urcu_memb_unregister_thread();
   }
   void ensure() {
-    if (!registered) {
+    if (!registered && !urcu_worker) {
       urcu_memb_register_thread();
       registered = true;
     }
@@ -42,6 +43,7 @@ struct Registration {
 thread_local Registration tls_reg;
 
 void trampoline(struct rcu_head* rh) {
+  tls_reg.urcu_worker = true;  // callbacks may read_lock or call() again: no second registration
   Head* h = reinterpret_cast<Head*>(rh);
   MEMDESC_TSAN_ACQUIRE(&g_grace_period_token);
   MEMDESC_TSAN_ACQUIRE(h);

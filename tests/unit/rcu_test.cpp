@@ -60,6 +60,29 @@ TEST(Rcu, CallbacksRunAfterGraceAndBarrierWaits) {
   EXPECT_EQ(freed.load(), 100);
 }
 
+// A callback may queue another callback (and enter read-side sections) on liburcu's thread.
+TEST(Rcu, CallbackMayCallAgain) {
+  static std::atomic<int> runs{0};
+  struct Chain {
+    rcu::Head head;
+    int left;
+  };
+  runs = 0;
+  auto* c = new Chain{{}, 3};
+  rcu::call(&c->head, [](rcu::Head* h) {
+    auto* self = reinterpret_cast<Chain*>(h);
+    { rcu::ReadGuard g; }
+    runs.fetch_add(1);
+    if (--self->left > 0) {
+      rcu::call(&self->head, self->head.fn);
+    } else {
+      delete self;
+    }
+  });
+  while (runs.load() < 3) rcu::barrier();
+  EXPECT_EQ(runs.load(), 3);
+}
+
 // Readers dereference a published pointer while an updater replaces it and frees the old one
 // with call(). A broken grace period shows as a poisoned value (or an ASan use-after-free).
 TEST(Rcu, ReadersNeverSeeFreedObjects) {

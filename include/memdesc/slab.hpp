@@ -1,0 +1,45 @@
+// memdesc/slab.hpp — object caches and kmalloc on memdescs. Layer: slab (its public face).
+//
+// A KmemCache hands out objects of one size carved from slabs: naturally aligned blocks of
+// 2^order pages whose every page word is Slab(descriptor, order, aux = the cache's id), so
+// kfree finds the cache from the page word alone. Caches are created and used through
+// memdesc::Arena (arena.hpp).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace memdesc {
+
+namespace slab { class KmemCache; }
+using KmemCache = slab::KmemCache;  // opaque to users
+
+enum SlabFlags : unsigned {
+  SLAB_NONE = 0,
+  SLAB_TYPESAFE_BY_RCU = 1u << 0,  // slab pages go back to the buddy only after an RCU grace
+                                   // period: a reader under rcu never sees the memory leave
+                                   // the cache (objects may be reused at once)
+  SLAB_HWCACHE_ALIGN = 1u << 1,    // align objects to 64-byte cache lines
+  SLAB_POISON = 1u << 2,           // checked builds: fill freed objects, verify on allocation
+  SLAB_RED_ZONE = 1u << 3,         // checked builds: guard bytes after each object, verified on free
+};
+
+// kmalloc(0) returns this: not null, not dereferenceable; kfree and ksize accept it.
+inline void* const kZeroSizePtr = reinterpret_cast<void*>(16);
+inline constexpr std::size_t kKmallocMaxCacheSize = 8192;  // larger requests go to the buddy
+
+struct SlabCacheInfo {        // one line of `memdesc slabinfo`
+  std::string name;
+  std::uint32_t id = 0;
+  std::uint64_t active_objs = 0;   // handed out (to users or to per-thread magazines)
+  std::uint64_t num_objs = 0;      // slots in all slabs
+  std::uint32_t object_size = 0;   // what the user asked for
+  std::uint32_t stride = 0;        // bytes per slot
+  std::uint32_t objs_per_slab = 0;
+  std::uint32_t pages_per_slab = 0;
+  std::uint64_t slabs = 0, partial_slabs = 0, empty_slabs = 0;
+  std::uint64_t descriptor_bytes = 0;  // slabs * sizeof(slab descriptor)
+  unsigned flags = 0;
+};
+
+}  // namespace memdesc

@@ -1,0 +1,309 @@
+// slab/slab.hpp — slabs, object caches, per-thread magazines, and kmalloc, on memdescs.
+//
+// Glossary: a *slab* is a naturally aligned block of 2^order pages cut into `objects` slots of
+// `stride` bytes; its *descriptor* (struct Slab, 32 bytes) lives in the descriptor cache; every
+// page of the slab holds the word Slab(descriptor, order, aux = cache id). A *magazine* is a
+// per-thread, per-cache stack of free objects.
+//
+// Allocation code overview:
+//   cache_alloc(c)   FAST: TLS slot → this thread's magazine for c.id → pop; clear the canary.
+//                    Cost: one TLS load, ~6 loads/stores, no lock, no atomic RMW.
+//     alloc_slow:    attach the thread context; refill the magazine with `batch` objects under
+//                    c.lock from partial slabs (freelist, then never-used slots); with no
+//                    partial slab, leave the lock, make a slab (pages, then descriptor, then
+//                    page words: SLAB-BOOT), and retry.
+//   cache_free(c,p)  FAST: p in the arena, word is Slab with aux == c.id, p on a slot boundary
+//                    (Lemire divisibility test), canary not already set (cheap double-free
+//                    check); push to this thread's magazine — from any thread, lock-free.
+//     free_slow:     full magazine: flush `batch` objects to their slabs under c.lock (a full
+//                    slab becomes partial; an empty one is kept up to kMinEmpty, else
+//                    discarded after the lock is released, after a grace period for
+//                    TYPESAFE_BY_RCU caches).
+//   kfree(p)         the page word's tag decides: Slab → cache_free of caches_[aux];
+//                    Misc(kmalloc_large) → the block goes back to the buddy; else a report.
+//
+// Invariants (validate() checks them; docs/INVARIANTS.md):
+//   SLAB-COUNT   per slab: inuse + |freelist| + (objects - bump) == objects.
+//   SLAB-LIST    a slab is on the partial list iff it has a free slot and inuse > self; on the
+//                empty list iff inuse == self (self = 1 for descriptor-cache slabs, which
+//                hold their own descriptor as object 0: SLAB-SELF); on no list iff full.
+//   SLAB-WORD    every page of a live slab holds Slab(desc, order, cache id).
+//   SLAB-BOOT    pages first, then the descriptor (from the descriptor cache, or object 0 of
+//                the slab itself for the descriptor cache), then the words; any failure frees
+//                what was taken.
+//   SLAB-RCU     pages of a TYPESAFE_BY_RCU cache reach the buddy only after a grace period
+//                that began after the slab left the cache.
+//
+// Locking: KmemCache::lock (rank SlabCache) guards the cache's lists, counters and every
+// mutable field of its slabs' descriptors. No page is allocated or freed under it. The
+// registry lock (rank CacheRegistry) guards thread contexts as in page/page_cache.hpp.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <memdesc/slab.hpp>
+#include <memory>
+#include <mutex>
+#include <unordered_set>
+#include <vector>
+
+#include "base/check.hpp"
+#include "base/lock_rank.hpp"
+#include "page/page_alloc.hpp"
+#include "rcu/rcu.hpp"
+
+namespace memdesc::slab {
+
+class KmemCache;
+class SlabAllocator;
+
+inline constexpr std::uint32_t kNil = ~std::uint32_t{0};  // "no slab" in pfn-linked lists
+inline constexpr unsigned kMaxCaches = 1024;               // ids fit the word's 13 aux bits
+inline constexpr unsigned kMagChunk = 64;                  // magazines per lazily made chunk
+inline constexpr unsigned kMinEmpty = 2;                   // empty slabs a cache keeps
+
+enum class SlabList : std::uint8_t { None, Partial, Empty };
+
+// The slab descriptor. Fields marked "lock" are guarded by cache->lock.
+struct alignas(16) Slab {
+  KmemCache* cache;        // immutable while the slab lives; lockless readers may load it
+  std::uint32_t freelist;  // lock: encoded (offset + 1) of the first free slot, 0 = none
+  std::uint16_t inuse;     // lock: slots handed out (users, magazines, SLAB-SELF)
+  std::uint16_t objects;   // immutable: slots in the slab
+  std::uint32_t pfn;       // immutable: first page
+  std::uint32_t next;      // lock: list link (pfn of the next slab, kNil)
+  std::uint32_t prev;      // lock: list link
+  std::uint16_t bump;      // lock: first never-used slot; slots >= bump were never handed out
+  std::uint8_t order;      // immutable
+  SlabList list;           // lock
+};
+static_assert(sizeof(Slab) == 32 && alignof(Slab) == 16, "MEMDESC-TAG: 16-byte aligned descriptors");
+// Free descriptors in the descriptor cache keep their freelist link where `next` is, never
+// over `cache`, which lockless readers load.
+inline constexpr std::uint32_t kSlabFreeptrOffset = offsetof(Slab, next);
+
+struct Magazine {
+  std::uint32_t count = 0;  // owner thread only (MAG-OWNER); others after synchronising
+  std::uint32_t cap = 0;    // 0 until the first use allocates objs
+  void** objs = nullptr;
+};
+
+struct ThreadSlabCtx {
+  SlabAllocator* sa = nullptr;
+  std::uint64_t id = 0;  // the arena's id
+  Magazine* chunk[kMaxCaches / kMagChunk] = {};  // owner thread creates; chunk[i][j] is cache i*64+j
+  std::size_t bytes = 0;
+};
+
+struct TlsSlabSlot {
+  std::uint64_t id = 0;
+  ThreadSlabCtx* ctx = nullptr;
+};
+inline constinit thread_local TlsSlabSlot tls_slab{};
+
+class KmemCache {
+ public:
+  // Immutable after creation.
+  char name[32] = {};
+  std::uint16_t id = 0;
+  std::uint32_t object_size = 0;  // what the creator asked for
+  std::uint32_t stride = 0;       // slot size: object (+ red zone) (+ out-of-object freeptr), aligned
+  std::uint32_t align = 8;
+  std::uint32_t freeptr_off = 0;  // where a free slot keeps its freelist link
+  std::uint32_t redzone_off = 0;  // first red-zone byte (checked builds with SLAB_RED_ZONE), 0 = none
+  std::uint64_t div_magic = 0;    // Lemire: off % stride == 0  <=>  off * div_magic <= div_magic - 1
+  std::uint16_t objects = 0;      // slots per slab
+  std::uint8_t order = 0;         // pages per slab = 2^order
+  std::uint8_t self = 0;          // 1 for the descriptor cache: object 0 is the slab's own descriptor
+  bool canary = false;            // plain caches: a freed object's first word holds canary(p)
+  bool poison = false;            // checked builds with SLAB_POISON
+  std::uint32_t mag_cap = 0, batch = 0;
+  unsigned flags = 0;
+  void (*ctor)(void*) = nullptr;
+  SlabAllocator* sa = nullptr;
+
+  // Guarded by lock.
+  SpinLock lock{LockRank::SlabCache};
+  std::uint32_t partial = kNil, empty = kNil;  // list heads (pfns)
+  std::uint64_t nr_partial = 0, nr_empty = 0, nr_slabs = 0, inuse = 0;  // inuse: slots handed out
+  std::uint32_t rcu_pending = kNil;   // discarded slabs waiting for the next grace period
+  std::uint32_t rcu_inflight = kNil;  // discarded slabs whose grace period is running
+  bool rcu_armed = false;
+  rcu::Head rcu_head{};
+
+  // Checked builds: the exact set of objects handed to users (per-object state).
+  std::mutex live_mu;
+  std::unordered_set<std::uintptr_t> live;
+
+  bool on_slot_boundary(std::uint64_t off) const { return off * div_magic <= div_magic - 1; }
+  std::uint64_t canary_for(const void* p) const;
+};
+
+// Per-process secret for freelist links and canaries: random, set once before any cache
+// exists (SlabAllocator::create), read-only afterwards.
+inline std::uint64_t g_secret = 0;
+inline std::uint64_t KmemCache::canary_for(const void* p) const {
+  return g_secret ^ reinterpret_cast<std::uintptr_t>(p);
+}
+
+struct SlabCreate {
+  const char* name = "";
+  std::size_t size = 0;
+  std::size_t align = 0;           // 0: 8 (16 for sizes >= 16)
+  unsigned flags = SLAB_NONE;
+  void (*ctor)(void*) = nullptr;
+  std::size_t freeptr_offset = ~std::size_t{0};  // a 4-byte field free slots may reuse
+};
+
+class SlabAllocator {
+ public:
+  static Result<std::unique_ptr<SlabAllocator>> create(page::PageAllocator& pa);
+  ~SlabAllocator();
+  SlabAllocator(const SlabAllocator&) = delete;
+  SlabAllocator& operator=(const SlabAllocator&) = delete;
+
+  Result<KmemCache*> cache_create(const SlabCreate& args);
+  void cache_destroy(KmemCache* c);  // objects still allocated: fatal report naming the cache
+
+  MEMDESC_FAST_PATH void* cache_alloc(KmemCache* c, unsigned gfp) {
+    TlsSlabSlot slot = tls_slab;
+    if (MEMDESC_LIKELY(slot.id == id_ && !kChecked && !(gfp & GFP_ZERO))) {
+      Magazine* chunk = slot.ctx->chunk[c->id / kMagChunk];
+      if (MEMDESC_LIKELY(chunk != nullptr)) {
+        Magazine& m = chunk[c->id % kMagChunk];
+        if (MEMDESC_LIKELY(m.count != 0)) {
+          void* p = m.objs[--m.count];
+          if (c->canary) *static_cast<std::uint64_t*>(p) = 0;  // no longer "freed"
+          return p;
+        }
+      }
+    }
+    return alloc_slow(c, gfp);
+  }
+
+  MEMDESC_FAST_PATH void cache_free(KmemCache* c, void* p) {
+    std::uintptr_t off = reinterpret_cast<std::uintptr_t>(p) - base_;
+    if (MEMDESC_UNLIKELY(off >= bytes_)) free_bad_slow(c, p, "kmem_cache_free");
+    MemdescWord w = MemdescWord::from_raw(words_[off >> kPageShift].load(std::memory_order_relaxed));
+    if (MEMDESC_UNLIKELY(!w.is(MemdescType::Slab) || w.aux() != c->id)) free_bad_slow(c, p, "kmem_cache_free");
+    free_object(c, p, off & ((kPageSize << w.order()) - 1), "kmem_cache_free");
+  }
+
+  MEMDESC_FAST_PATH void* kmalloc(std::size_t size, unsigned gfp) {
+    if (MEMDESC_LIKELY(size - 1 < kKmallocMaxCacheSize)) return cache_alloc(kmalloc_cache(size), gfp);
+    return kmalloc_large_slow(size, gfp);
+  }
+
+  MEMDESC_FAST_PATH void kfree(const void* cp) {
+    void* p = const_cast<void*>(cp);
+    std::uintptr_t off = reinterpret_cast<std::uintptr_t>(p) - base_;
+    if (MEMDESC_UNLIKELY(off >= bytes_)) return kfree_other_slow(p);  // null, kZeroSizePtr or foreign
+    MemdescWord w = MemdescWord::from_raw(words_[off >> kPageShift].load(std::memory_order_relaxed));
+    if (MEMDESC_UNLIKELY(!w.is(MemdescType::Slab))) return kfree_other_slow(p);  // kmalloc_large, misuse
+    KmemCache* c = caches_[w.aux()].load(std::memory_order_relaxed);  // SLAB-WORD: aux is the id
+    free_object(c, p, off & ((kPageSize << w.order()) - 1), "kfree");
+  }
+
+  std::size_t ksize(const void* p) const;
+  void* krealloc(void* p, std::size_t size, unsigned gfp);
+  void* kcalloc(std::size_t n, std::size_t size, unsigned gfp);
+
+  std::size_t alloc_bulk(KmemCache* c, unsigned gfp, std::size_t n, void** out);  // all or none
+  void free_bulk(KmemCache* c, std::size_t n, void** objs);
+  std::size_t shrink(KmemCache* c);  // flushes this thread's magazine, discards empty slabs; pages freed
+  // Every cache: this thread's magazines flushed, empty slabs discarded, RCU frees waited for.
+  std::size_t shrink_all();
+  // A descriptor from descriptor cache `dc` (fault-injection site "descriptor").
+  void* alloc_descriptor(KmemCache* dc);
+
+  void flush_thread();                       // this thread's magazines back to their slabs
+  void validate() const;                     // every cache; call when quiescent
+  std::vector<SlabCacheInfo> slabinfo() const;
+
+  KmemCache* kmalloc_cache(std::size_t size) const {  // size in [1, 8192]
+    return caches_[size <= 192 ? kSmallIndex[(size - 1) / 8] : 64 - __builtin_clzll(size - 1)]
+        .load(std::memory_order_relaxed);
+  }
+  KmemCache* cache_by_id(unsigned id) const { return caches_[id].load(std::memory_order_acquire); }
+  KmemCache* descriptor_cache() const { return desc_cache_; }
+  page::PageAllocator& pages() const { return *pa_; }
+
+  // Thread-context life cycle, called by the page layer's registry (page/page_cache.hpp).
+  static void ctx_thread_exit(void* ctx);
+  static void ctx_release(void* ctx);
+
+ private:
+  friend class KmemCache;
+  SlabAllocator() = default;
+
+  // kmalloc class ids: 1..13 = 8, 16, 32, 64, 96, 128, 192, 256, ..., 8192. kSmallIndex maps
+  // (size - 1) / 8 for sizes <= 192; larger sizes use fls(size - 1): 9 -> 256 (id 8), ...
+  static constexpr std::uint8_t kSmallIndex[24] = {1, 2, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5,
+                                                   6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7};
+
+  MEMDESC_FAST_PATH void free_object(KmemCache* c, void* p, std::uint64_t slab_off, const char* op) {
+    if (MEMDESC_UNLIKELY(!c->on_slot_boundary(slab_off))) free_bad_slow(c, p, op);
+    TlsSlabSlot slot = tls_slab;
+    if (MEMDESC_LIKELY(slot.id == id_ && !kChecked)) {
+      Magazine* chunk = slot.ctx->chunk[c->id / kMagChunk];
+      if (MEMDESC_LIKELY(chunk != nullptr)) {
+        Magazine& m = chunk[c->id % kMagChunk];
+        if (MEMDESC_LIKELY(m.count < m.cap)) {
+          if (c->canary) {
+            auto* w = static_cast<std::uint64_t*>(p);
+            std::uint64_t canary = c->canary_for(p);
+            if (MEMDESC_UNLIKELY(*w == canary)) double_free_slow(c, p, op);  // cheap double-free check
+            *w = canary;
+          }
+          m.objs[m.count++] = p;
+          return;
+        }
+      }
+    }
+    free_slow(c, p, op);
+  }
+
+  MEMDESC_SLOW_PATH void* alloc_slow(KmemCache* c, unsigned gfp);
+  MEMDESC_SLOW_PATH void free_slow(KmemCache* c, void* p, const char* op);
+  MEMDESC_SLOW_PATH void* kmalloc_large_slow(std::size_t size, unsigned gfp);
+  MEMDESC_SLOW_PATH void kfree_other_slow(void* p);
+  [[noreturn]] MEMDESC_SLOW_PATH void free_bad_slow(KmemCache* c, void* p, const char* op);
+  [[noreturn]] MEMDESC_SLOW_PATH void double_free_slow(KmemCache* c, void* p, const char* op);
+
+  ThreadSlabCtx* attach_ctx();
+  Magazine* magazine(ThreadSlabCtx* ctx, KmemCache* c);  // creates chunk and array as needed
+  bool refill(KmemCache* c, Magazine& m);
+  // Returns the first `n` (coldest) objects of `m` to their slabs; the slabs to discard are
+  // returned as a pfn-linked list for the caller to discard once it holds no lock.
+  [[nodiscard]] std::uint32_t flush(KmemCache* c, Magazine& m, std::uint32_t n);
+  void flush_ctx(ThreadSlabCtx* ctx);  // every magazine, discards done
+
+  // Slab life cycle (slab.cpp). None of these is called with c->lock held unless _locked.
+  Slab* new_slab(KmemCache* c);
+  void discard_slabs(KmemCache* c, std::uint32_t list);  // a pfn-linked list; no lock held
+  void free_slab_now(KmemCache* c, Slab* s);
+  void free_to_slab(KmemCache* c, void* p);  // a free that bypasses magazines
+  void put_to_slab(KmemCache* c, void* p);   // the same without the checked-build bookkeeping
+  void rcu_wait_idle(KmemCache* c);         // until no deferred slab free of c is pending
+  static void rcu_discard_cb(rcu::Head* h);
+  void* take_object_locked(KmemCache* c, Slab* s);
+  std::uint32_t put_object_locked(KmemCache* c, Slab* s, void* p);  // returns a pfn to discard or kNil
+  Slab* slab_of(const void* p) const;
+  void list_add_locked(KmemCache* c, Slab* s, SlabList l);
+  void list_del_locked(KmemCache* c, Slab* s);
+  Result<KmemCache*> cache_init(std::unique_ptr<KmemCache> c, const SlabCreate& a, unsigned id);
+  void checked_on_alloc(KmemCache* c, void* p);
+  void checked_on_free(KmemCache* c, void* p, const char* op);
+
+  std::uint64_t id_ = 0;
+  std::uintptr_t base_ = 0;
+  std::size_t bytes_ = 0;
+  std::atomic<std::uint64_t>* words_ = nullptr;
+  page::PageAllocator* pa_ = nullptr;
+  core::Memmap* mm_ = nullptr;
+  KmemCache* desc_cache_ = nullptr;
+  std::atomic<KmemCache*> caches_[kMaxCaches] = {};  // caches_lock_ to change; lockless reads
+  SpinLock caches_lock_{LockRank::SlabRegistry};
+};
+
+}  // namespace memdesc::slab
