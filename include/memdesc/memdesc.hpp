@@ -2,6 +2,8 @@
 #pragma once
 #include <memdesc/arena.hpp>   // IWYU pragma: export
 #include <memdesc/constants.hpp>  // IWYU pragma: export
+#include <memdesc/fault.hpp>   // IWYU pragma: export
 #include <memdesc/gfp.hpp>     // IWYU pragma: export
+#include <memdesc/slab.hpp>    // IWYU pragma: export
 #include <memdesc/result.hpp>  // IWYU pragma: export
 #include <memdesc/word.hpp>    // IWYU pragma: export

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <memdesc/arena.hpp>
+#include <memdesc/memdesc.hpp>
 #include <memory>
 
 namespace memdesc::test {

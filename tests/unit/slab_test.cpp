@@ -196,7 +196,9 @@ TEST(KmemCache, ShrinkGivesEmptySlabsBack) {
   a->drain_thread_cache();
   EXPECT_GT(a->info().free_pages, free_before);
   for (const auto& s : a->slabinfo()) {
-    if (s.name == "shrink") EXPECT_EQ(s.slabs, 0u);
+    if (s.name == "shrink") {
+      EXPECT_EQ(s.slabs, 0u);
+    }
   }
   a->kmem_cache_destroy(c);
   expect_all_returned(*a);

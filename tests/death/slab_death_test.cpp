@@ -1,0 +1,150 @@
+// Death tests: every misuse of kmalloc / kmem_cache is a fatal report naming the cache and
+// the address.
+#include <gtest/gtest.h>
+
+#include "base/compiler.hpp"
+#include "test_support.hpp"
+
+using namespace memdesc;
+
+class SlabDeath : public ::testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+TEST_F(SlabDeath, KfreeTwice) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        void* p = a->kmalloc(50);
+        a->kfree(p);
+        a->kfree(p);
+      },
+      "memdesc: invalid object: kfree\\(0x[0-9a-f]+\\): cache kmalloc-64: (double free \\(object is already free\\)|"
+      "object is not allocated \\(double free, or never allocated\\))");
+}
+
+TEST_F(SlabDeath, KfreeInsideAnObject) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        char* p = static_cast<char*>(a->kmalloc(100));
+        a->kfree(p + 8);
+      },
+      "memdesc: invalid object: kfree\\(0x[0-9a-f]+\\): cache kmalloc-128: not the start of an object");
+}
+
+TEST_F(SlabDeath, KfreeForeignPointer) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        int x;
+        a->kfree(&x);
+      },
+      "memdesc: invalid pointer: kfree\\(0x[0-9a-f]+\\): address is outside the arena");
+}
+
+TEST_F(SlabDeath, KfreeOfPlainPages) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        a->kfree(a->alloc_pages(0));
+      },
+      "memdesc: wrong type: kfree\\(0x[0-9a-f]+\\): expected a slab object or a kmalloc_large block, page word is "
+      "Misc\\(pages, order=0\\)");
+}
+
+TEST_F(SlabDeath, KfreeInsideKmallocLarge) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        char* p = static_cast<char*>(a->kmalloc(20000));
+        a->kfree(p + 4096);
+      },
+      "memdesc: invalid pointer: kfree\\(0x[0-9a-f]+\\): address is inside the order-3 block");
+}
+
+TEST_F(SlabDeath, KfreeOfAFreePage) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        a->kfree(a->pfn_to_virt(1000));
+      },
+      "memdesc: double free: kfree\\(0x[0-9a-f]+\\): pfn 1000 is already free");
+}
+
+TEST_F(SlabDeath, WrongCache) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        KmemCache* c = a->kmem_cache_create("mine", 64).value();
+        void* p = a->kmalloc(64);
+        a->kmem_cache_free(c, p);
+      },
+      "memdesc: invalid object: kmem_cache_free\\(0x[0-9a-f]+\\): cache mine: object belongs to cache kmalloc-64");
+}
+
+TEST_F(SlabDeath, NeverAllocated) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        // kmalloc-8 slabs have 512 slots, a refill takes 64: slot 400 was never handed out.
+        auto base = reinterpret_cast<std::uintptr_t>(a->kmalloc(8)) & ~std::uintptr_t{4095};
+        a->kfree(reinterpret_cast<void*>(base + 8 * 400));
+        a->drain_thread_cache();  // fast builds find it when the magazine is flushed
+      },
+      "memdesc: invalid object: kfree\\(0x[0-9a-f]+\\): cache kmalloc-8: (object was never allocated|"
+      "object is not allocated \\(double free, or never allocated\\))");
+}
+
+TEST_F(SlabDeath, DestroyWithLiveObjects) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        KmemCache* c = a->kmem_cache_create("leaky", 32).value();
+        a->kmem_cache_alloc(c);
+        a->kmem_cache_free(c, a->kmem_cache_alloc(c));
+        a->kmem_cache_destroy(c);
+      },
+      "memdesc: leak: kmem_cache_destroy\\(leaky\\): 1 object still allocated");
+}
+
+TEST_F(SlabDeath, DoubleFreeLaterIsCaughtInCheckedBuilds) {
+  if (!kChecked) GTEST_SKIP() << "full per-object state is kept in checked builds";
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        void* p = a->kmalloc(32);
+        a->kfree(p);
+        a->drain_thread_cache();  // p is now on its slab's freelist
+        a->kfree(p);
+      },
+      "memdesc: invalid object: kfree\\(0x[0-9a-f]+\\): cache kmalloc-32: object is not allocated");
+}
+
+TEST_F(SlabDeath, RedZone) {
+  if (!kChecked) GTEST_SKIP() << "red zones are checked in checked builds";
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        KmemCache* c = a->kmem_cache_create("rz", 40, 0, SLAB_RED_ZONE).value();
+        char* p = static_cast<char*>(a->kmem_cache_alloc(c));
+        p[40] = 1;  // one byte past the end
+        a->kmem_cache_free(c, p);
+      },
+      "memdesc: invalid object: kmem_cache_free\\(0x[0-9a-f]+\\): cache rz: red zone overwritten");
+}
+
+TEST_F(SlabDeath, Poison) {
+  if (!kChecked) GTEST_SKIP() << "poison is checked in checked builds";
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        KmemCache* c = a->kmem_cache_create("poisoned", 64, 0, SLAB_POISON).value();
+        char* p = static_cast<char*>(a->kmem_cache_alloc(c));
+        a->kmem_cache_free(c, p);
+        p[20] = 1;  // write after free
+        a->kmem_cache_alloc(c);
+      },
+      "memdesc: invalid object: kmem_cache_alloc\\(0x[0-9a-f]+\\): cache poisoned: poison overwritten");
+}
