@@ -1,7 +1,8 @@
 // tools/demo.cpp — `memdesc demo`: a page-allocation workload on an in-process arena.
 //
 // Phases: (1) fill — each thread takes mixed-order blocks (some movable) until the threads hold
-// fill_fraction of the arena, writing a pattern into every page; (2) churn — random frees and
+// fill_fraction of the arena, writing a pattern into every page, and kmalloc objects of mixed
+// sizes (patterned at both ends) until they hold 1 % of the arena; (2) churn — random frees and
 // allocations, a share of blocks handed to the other thread to check and free; then the state
 // (fragmented, near the peak) is reported and drawn; (3) release — everything freed and checked, caches drained, the arena
 // validated, free memory purged so RSS falls.
@@ -14,6 +15,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <cstring>
 #include <vector>
 
 #include "report.hpp"
@@ -26,6 +28,7 @@ using Clock = std::chrono::steady_clock;
 struct Held {
   void* p;
   std::uint64_t tag;
+  std::uint32_t size;  // 0: a page block (its order is in the page word); else a kmalloc object
 };
 
 std::uint64_t pattern(std::uint64_t tag, std::uint64_t i) { return tag * 0x9E3779B97F4A7C15ull + i; }
@@ -40,6 +43,29 @@ bool check(const void* p, unsigned order, std::uint64_t tag) {
   for (std::size_t i = 0; i < (kPageSize << order) / 8; i += 64)
     if (w[i] != pattern(tag, i)) return false;
   return true;
+}
+
+// kmalloc object contents: a pattern word at the start and at the end.
+void fill_obj(void* p, std::uint32_t size, std::uint64_t tag) {
+  std::memcpy(p, &tag, 8);
+  std::uint64_t t2 = ~tag;
+  std::memcpy(static_cast<char*>(p) + size - 8, &t2, 8);
+}
+
+bool check_obj(const void* p, std::uint32_t size, std::uint64_t tag) {
+  std::uint64_t a, b;
+  std::memcpy(&a, p, 8);
+  std::memcpy(&b, static_cast<const char*>(p) + size - 8, 8);
+  return a == tag && b == ~tag;
+}
+
+// Sizes as a kernel sees them: mostly small, a tail of large ones (some above 8 KiB).
+std::uint32_t pick_size(std::mt19937_64& rng) {
+  std::uint64_t r = rng() % 100;
+  if (r < 60) return static_cast<std::uint32_t>(16 + rng() % 240);  // >= 16: room for both pattern words
+  if (r < 90) return static_cast<std::uint32_t>(256 + rng() % 1792);
+  if (r < 99) return static_cast<std::uint32_t>(2048 + rng() % 6144);
+  return static_cast<std::uint32_t>(8192 + rng() % 24576);
 }
 
 unsigned pick_order(std::mt19937_64& rng, unsigned max_order) {
@@ -61,23 +87,32 @@ int run_demo(const DemoOptions& o) {
   Arena& a = *created.value();
   const unsigned nthreads = std::max(1u, o.threads);
   const std::uint64_t target_pages = static_cast<std::uint64_t>(static_cast<double>(a.pages()) * o.fill_fraction);
+  const std::uint64_t target_kbytes = a.pages() * kPageSize / 100;  // kmalloc: 1 % of the arena
 
   struct Mailbox {
     std::mutex m;
     std::deque<Held> q;
   };
   std::vector<Mailbox> boxes(nthreads);
-  std::atomic<std::uint64_t> held_pages{0}, allocs{0}, frees{0}, remote_frees{0}, failures{0}, corrupt{0};
+  std::atomic<std::uint64_t> held_pages{0}, held_kbytes{0}, allocs{0}, frees{0}, remote_frees{0}, failures{0},
+      corrupt{0}, kmallocs{0};
   std::atomic<unsigned> at_peak{0};
   std::atomic<bool> snapshot_done{false};
   ArenaInfo peak_info;
+  std::vector<SlabCacheInfo> peak_slabs;
   std::string png_error;
 
   auto free_checked = [&](const Held& h) {
-    unsigned order = a.virt_to_memdesc(h.p)->order();
-    if (!check(h.p, order, h.tag)) corrupt.fetch_add(1);
-    a.free_pages(h.p);
-    held_pages.fetch_sub(1u << order);
+    if (h.size) {
+      if (!check_obj(h.p, h.size, h.tag)) corrupt.fetch_add(1);
+      a.kfree(h.p);
+      held_kbytes.fetch_sub(h.size);
+    } else {
+      unsigned order = a.virt_to_memdesc(h.p)->order();
+      if (!check(h.p, order, h.tag)) corrupt.fetch_add(1);
+      a.free_pages(h.p);
+      held_pages.fetch_sub(1u << order);
+    }
     frees.fetch_add(1, std::memory_order_relaxed);
   };
 
@@ -88,7 +123,21 @@ int run_demo(const DemoOptions& o) {
       std::mt19937_64 rng(0xD3E0 + t);
       std::vector<Held> held;
       std::uint64_t tag = std::uint64_t{t + 1} << 48;
+      auto take_obj = [&] {
+        std::uint32_t size = pick_size(rng);
+        void* p = a.kmalloc(size);
+        if (!p) {
+          failures.fetch_add(1, std::memory_order_relaxed);
+          return;
+        }
+        fill_obj(p, size, ++tag);
+        held.push_back({p, tag, size});
+        held_kbytes.fetch_add(size);
+        allocs.fetch_add(1, std::memory_order_relaxed);
+        kmallocs.fetch_add(1, std::memory_order_relaxed);
+      };
       auto take = [&] {
+        if (held_kbytes.load(std::memory_order_relaxed) < target_kbytes && (rng() & 1)) return take_obj();
         unsigned order = pick_order(rng, a.max_order());
         void* p = a.alloc_pages(order, (rng() % 4 == 0) ? GFP_MOVABLE : GFP_NONE);
         if (!p) {
@@ -96,16 +145,20 @@ int run_demo(const DemoOptions& o) {
           return;
         }
         fill(p, order, ++tag);
-        held.push_back({p, tag});
+        held.push_back({p, tag, 0});
         held_pages.fetch_add(1u << order);
         allocs.fetch_add(1, std::memory_order_relaxed);
       };
       // (1) fill
-      while (held_pages.load(std::memory_order_relaxed) < target_pages && failures.load() < 1000) take();
+      while ((held_pages.load(std::memory_order_relaxed) < target_pages ||
+              held_kbytes.load(std::memory_order_relaxed) < target_kbytes) &&
+             failures.load() < 1000)
+        take();
       // (2) churn
       for (unsigned i = 0; i < o.ops_per_thread; ++i) {
         unsigned r = static_cast<unsigned>(rng() % 100);
-        if (held.empty() || (r < 48 && held_pages.load(std::memory_order_relaxed) < target_pages)) {
+        if (held.empty() || (r < 48 && (held_pages.load(std::memory_order_relaxed) < target_pages ||
+                                         held_kbytes.load(std::memory_order_relaxed) < target_kbytes))) {
           take();
         } else if (r < 90 || nthreads == 1) {
           std::size_t k = rng() % held.size();
@@ -134,6 +187,7 @@ int run_demo(const DemoOptions& o) {
       // picture while the others wait.
       if (at_peak.fetch_add(1) + 1 == nthreads) {
         peak_info = a.info();
+        peak_slabs = a.slabinfo();
         if (!o.png.empty()) png_error = write_arena_png(a, o.png);
         snapshot_done.store(true);
       }
@@ -146,6 +200,7 @@ int run_demo(const DemoOptions& o) {
     for (const Held& h : mb.q) free_checked(h), remote_frees.fetch_add(1, std::memory_order_relaxed);
   double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
 
+  a.shrink();  // empty slabs back to the buddy
   a.drain_thread_cache();
   a.validate();  // fatal report if any invariant is broken
   ArenaInfo before_purge = a.info();
@@ -161,6 +216,7 @@ int run_demo(const DemoOptions& o) {
                      {"frees", frees.load()},
                      {"remote_frees", remote_frees.load()},
                      {"failed_allocations", failures.load()},
+                     {"kmallocs", kmallocs.load()},
                      {"corrupted_blocks", corrupt.load()},
                      {"seconds", seconds},
                      {"ops_per_second", static_cast<double>(ops) / seconds}};
@@ -168,20 +224,24 @@ int run_demo(const DemoOptions& o) {
                           {"rss_bytes_before_purge", before_purge.rss_bytes},
                           {"rss_bytes_after_purge", after.rss_bytes},
                           {"purged_bytes", purged.ok() ? purged.value() : 0}};
+    j["slabinfo"] = slabinfo_json(peak_slabs);
     j["picture"] = o.png;
     j["ok"] = ok;
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf("memdesc demo: %u threads on a %s arena\n\n", nthreads, human_bytes(static_cast<double>(a.pages() * kPageSize)).c_str());
-    std::printf("workload     %llu allocations + %llu frees (%llu freed by the other thread) in %.2f s = %.1f M ops/s;\n"
-                "             %llu allocations found the arena full; %llu blocks with a damaged pattern\n\n",
-                static_cast<unsigned long long>(allocs.load()), static_cast<unsigned long long>(frees.load()),
+    std::printf("workload     %llu allocations (%llu of them kmalloc) + %llu frees (%llu freed by the other thread)\n"
+                "             in %.2f s = %.1f M ops/s; %llu allocations found the arena full; %llu damaged patterns\n\n",
+                static_cast<unsigned long long>(allocs.load()), static_cast<unsigned long long>(kmallocs.load()),
+                static_cast<unsigned long long>(frees.load()),
                 static_cast<unsigned long long>(remote_frees.load()), seconds, static_cast<double>(ops) / seconds / 1e6,
                 static_cast<unsigned long long>(failures.load()), static_cast<unsigned long long>(corrupt.load()));
     std::printf("After the churn (the threads hold up to %.0f%% of the arena):\n", o.fill_fraction * 100);
     print_info(stdout, peak_info);
     std::printf("\n");
     print_buddyinfo(stdout, peak_info);
+    std::printf("\n");
+    print_slabinfo(stdout, peak_slabs, false);
     std::printf("\nAfter releasing everything: %llu of %llu pages free, arena validated;\n"
                 "purge returned %s to the OS: RSS %s -> %s\n",
                 static_cast<unsigned long long>(after.free_pages), static_cast<unsigned long long>(after.pages),

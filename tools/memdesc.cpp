@@ -2,9 +2,10 @@
 //
 //   memdesc info [--arena SIZE] [--json]          arena size, pages, metadata by kind, init, RSS
 //   memdesc buddyinfo [--arena SIZE] [--load P]   free blocks per order and zone
+//   memdesc slabinfo [--load N] [--all] [--json]  object caches, like /proc/slabinfo
 //   memdesc types [--json]                        the type table of the memdesc word
 //   memdesc demo [--arena SIZE] [--threads N] [--png FILE] [--json]
-//   memdesc bench pages [--smoke] [--json] [--rounds N]
+//   memdesc bench pages|kmalloc [--smoke] [--json] [--rounds N]
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <memdesc/memdesc.hpp>
@@ -13,6 +14,7 @@
 
 #include "demo.hpp"
 #if MEMDESC_HAVE_BENCH
+#include "kmalloc_suite.hpp"
 #include "pages_suite.hpp"
 #include "peers.hpp"
 #endif
@@ -81,6 +83,14 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0u, 100u));
   buddy->add_flag("--json", json, "print JSON");
 
+  unsigned objects = 0;
+  bool all_caches = false;
+  auto* slabinfo = app.add_subcommand("slabinfo", "print the object caches like /proc/slabinfo");
+  slabinfo->add_option("--arena", arena_size, "arena size")->capture_default_str();
+  slabinfo->add_option("--load", objects, "first kmalloc this many objects of mixed sizes, freeing every other one");
+  slabinfo->add_flag("--all", all_caches, "list idle caches too");
+  slabinfo->add_flag("--json", json, "print JSON");
+
   auto* types = app.add_subcommand("types", "print the memdesc type table the page word is generated from");
   types->add_flag("--json", json, "print JSON");
 
@@ -100,7 +110,8 @@ int main(int argc, char** argv) {
   auto* bench_cmd = app.add_subcommand("bench", "run a benchmark suite against glibc, jemalloc, tcmalloc and mimalloc");
   bench_cmd->require_subcommand(1);
   auto* bench_pages = bench_cmd->add_subcommand("pages", "page allocation: pairs per order, bulk, remote free");
-  for (auto* b : {bench_pages}) {
+  auto* bench_kmalloc = bench_cmd->add_subcommand("kmalloc", "kmalloc/kfree: pairs, bulk, larson, xmalloc, alloc-test, glibc-thread");
+  for (auto* b : {bench_pages, bench_kmalloc}) {
     b->add_flag("--smoke", bench_opts.smoke, "tiny sizes and one round: checks that the suite runs");
     b->add_flag("--json", bench_opts.json, "print JSON");
     b->add_option("--rounds", bench_opts.rounds, "interleaved rounds per case")->capture_default_str();
@@ -126,6 +137,22 @@ int main(int argc, char** argv) {
       for (void* p : held) a->free_pages(p);
       return 0;
     }
+    if (*slabinfo) {
+      auto a = make_arena_or_die(parse_size(arena_size));
+      std::vector<void*> held;
+      std::mt19937_64 rng(42);
+      for (unsigned i = 0; i < objects; ++i) {
+        void* p = a->kmalloc(8 + (rng() % 8 == 0 ? rng() % 8192 : rng() % 512));
+        if (!p) break;
+        if (i % 2) a->kfree(p);
+        else held.push_back(p);
+      }
+      auto caches = a->slabinfo();
+      if (json) std::printf("%s\n", nlohmann::json{{"caches", slabinfo_json(caches)}}.dump(2).c_str());
+      else print_slabinfo(stdout, caches, all_caches || objects == 0);
+      for (void* p : held) a->kfree(p);
+      return 0;
+    }
     if (*types) {
       nlohmann::json j = nlohmann::json::array();
       for (unsigned t = 0; t < kMemdescTypeCount; ++t) {
@@ -148,6 +175,7 @@ int main(int argc, char** argv) {
     }
 #if MEMDESC_HAVE_BENCH
     if (*bench_pages) return bench::run_pages_suite(bench_opts);
+    if (*bench_kmalloc) return bench::run_kmalloc_suite(bench_opts);
 #endif
   } catch (const std::exception& e) {
     std::fprintf(stderr, "memdesc: %s\n", e.what());

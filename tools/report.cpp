@@ -99,6 +99,35 @@ void print_buddyinfo(std::FILE* out, const ArenaInfo& i) {
   }
 }
 
+nlohmann::json slabinfo_json(const std::vector<SlabCacheInfo>& caches) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const SlabCacheInfo& c : caches)
+    a.push_back({{"name", c.name},
+                 {"active_objs", c.active_objs},
+                 {"num_objs", c.num_objs},
+                 {"objsize", c.object_size},
+                 {"stride", c.stride},
+                 {"objperslab", c.objs_per_slab},
+                 {"pagesperslab", c.pages_per_slab},
+                 {"slabs", c.slabs},
+                 {"partial_slabs", c.partial_slabs},
+                 {"empty_slabs", c.empty_slabs},
+                 {"descriptor_bytes", c.descriptor_bytes}});
+  return a;
+}
+
+void print_slabinfo(std::FILE* out, const std::vector<SlabCacheInfo>& caches, bool all) {
+  std::fprintf(out, "%-18s %10s %10s %8s %8s %11s %12s %8s %8s %10s\n", "# name", "active_objs", "num_objs", "objsize",
+               "stride", "objperslab", "pagesperslab", "slabs", "partial", "desc_bytes");
+  for (const SlabCacheInfo& c : caches) {
+    if (!all && c.slabs == 0) continue;
+    std::fprintf(out, "%-18s %10llu %10llu %8u %8u %11u %12u %8llu %8llu %10llu\n", c.name.c_str(),
+                 static_cast<unsigned long long>(c.active_objs), static_cast<unsigned long long>(c.num_objs),
+                 c.object_size, c.stride, c.objs_per_slab, c.pages_per_slab, static_cast<unsigned long long>(c.slabs),
+                 static_cast<unsigned long long>(c.partial_slabs), static_cast<unsigned long long>(c.descriptor_bytes));
+  }
+}
+
 namespace {
 
 struct Rgb {

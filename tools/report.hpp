@@ -14,6 +14,8 @@ nlohmann::json info_json(const ArenaInfo& i);
 nlohmann::json buddyinfo_json(const ArenaInfo& i);
 void print_info(std::FILE* out, const ArenaInfo& i);
 void print_buddyinfo(std::FILE* out, const ArenaInfo& i);
+nlohmann::json slabinfo_json(const std::vector<SlabCacheInfo>& caches);
+void print_slabinfo(std::FILE* out, const std::vector<SlabCacheInfo>& caches, bool all);  // all: also idle caches
 
 // Draws one pixel per page (or per group of pages on large arenas), coloured by page word.
 // Returns an empty string on success, else the reason.

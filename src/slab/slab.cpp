@@ -121,7 +121,9 @@ Result<KmemCache*> SlabAllocator::cache_init(std::unique_ptr<KmemCache> c, const
   c->order = static_cast<std::uint8_t>(best);
   std::size_t n = std::min<std::size_t>((kPageSize << best) / c->stride, 65535);
   c->objects = static_cast<std::uint16_t>(n);
-  c->mag_cap = static_cast<std::uint32_t>(std::clamp<std::size_t>(16384 / c->stride, 8, 128));
+  // A magazine holds about 8 KiB of objects (8..64 of them): enough to amortise the cache
+  // lock, small enough that a thread's magazines stay a few KiB of metadata.
+  c->mag_cap = static_cast<std::uint32_t>(std::clamp<std::size_t>(8192 / c->stride, 8, 64));
   c->batch = std::max<std::uint32_t>(1, c->mag_cap / 2);
 
   KmemCache* raw = c.release();
@@ -379,6 +381,9 @@ std::size_t SlabAllocator::shrink_all() {
   return pages;
 }
 
+// Runs after a grace period that began after every slab on the in-flight list left the cache.
+// `rcu_armed` stays set until the callback's last access to the cache (the unlock at the end),
+// so kmem_cache_destroy, which waits for it to clear, never frees the cache under it.
 void SlabAllocator::rcu_discard_cb(rcu::Head* h) {
   KmemCache* c = reinterpret_cast<KmemCache*>(reinterpret_cast<char*>(h) - offsetof(KmemCache, rcu_head));
   SlabAllocator* sa = c->sa;
@@ -386,15 +391,20 @@ void SlabAllocator::rcu_discard_cb(rcu::Head* h) {
   {
     LockGuard g(c->lock);
     list = c->rcu_inflight;
-    c->rcu_inflight = c->rcu_pending;
-    c->rcu_pending = kNil;
-    c->rcu_armed = c->rcu_inflight != kNil;
-    if (c->rcu_armed) rcu::call(&c->rcu_head, rcu_discard_cb);  // those wait for the next grace period
+    c->rcu_inflight = kNil;
   }
   while (list != kNil) {
     Slab* s = sa->slab_of(sa->mm_->addr(list));
     list = s->next;
     sa->free_slab_now(c, s);
+  }
+  LockGuard g(c->lock);
+  if (c->rcu_pending != kNil) {  // discarded meanwhile: they wait for a grace period of their own
+    c->rcu_inflight = c->rcu_pending;
+    c->rcu_pending = kNil;
+    rcu::call(&c->rcu_head, rcu_discard_cb);
+  } else {
+    c->rcu_armed = false;
   }
 }
 
