@@ -1,9 +1,11 @@
-// bench/micro_pages.cpp — micro-benchmarks that keep the page allocator's stated fast-path
-// costs honest (page/page_alloc.hpp): a cached order-0 alloc+free pair must stay a handful of
-// nanoseconds; the uncached pair shows what the per-thread cache saves.
+// bench/micro_pages.cpp — micro-benchmarks that keep the stated fast-path costs honest: the page
+// allocator's (page/page_alloc.hpp: a cached order-0 alloc+free pair is a handful of
+// nanoseconds; the uncached pair shows what the per-thread cache saves) and the slab layer's
+// (slab/slab.hpp: a kmalloc+kfree pair; 1000 then 1000 through the depot).
 #include <benchmark/benchmark.h>
 
 #include <memdesc/memdesc.hpp>
+#include <vector>
 
 using namespace memdesc;
 
@@ -36,6 +38,31 @@ void BM_Pair(benchmark::State& st) {
 }
 BENCHMARK_TEMPLATE(BM_Pair, true)->Name("BM_PairCached")->Arg(0)->Arg(1)->Arg(3);
 BENCHMARK_TEMPLATE(BM_Pair, false)->Name("BM_PairBuddy")->Arg(0)->Arg(4)->Arg(10);
+
+// kmalloc + kfree of one size: the slab fast paths (slab/slab.hpp states their cost).
+void BM_KmallocPair(benchmark::State& st) {
+  Arena& a = arena(true);
+  std::size_t size = static_cast<std::size_t>(st.range(0));
+  for (auto _ : st) {
+    void* p = a.kmalloc(size);
+    benchmark::DoNotOptimize(p);
+    a.kfree(p);
+  }
+}
+BENCHMARK(BM_KmallocPair)->Arg(16)->Arg(256)->Arg(4096);
+
+// 1000 kmalloc(64) then 1000 kfree: magazines cycle through the cache's depot.
+void BM_KmallocBulk1000(benchmark::State& st) {
+  Arena& a = arena(true);
+  std::vector<void*> v(1000);
+  for (auto _ : st) {
+    for (auto& p : v) p = a.kmalloc(64);
+    benchmark::DoNotOptimize(v.data());
+    for (void* p : v) a.kfree(p);
+  }
+  st.SetItemsProcessed(st.iterations() * 1000);
+}
+BENCHMARK(BM_KmallocBulk1000);
 
 void BM_Lookup(benchmark::State& st) {
   Arena& a = arena(true);

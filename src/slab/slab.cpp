@@ -127,6 +127,7 @@ Result<KmemCache*> SlabAllocator::cache_init(std::unique_ptr<KmemCache> c, const
   c->batch = std::max<std::uint32_t>(1, c->mag_cap / 2);
 
   KmemCache* raw = c.release();
+  fast_[id] = {raw->div_magic, raw->canary};
   caches_[id].store(raw, std::memory_order_release);
   return raw;
 }
@@ -171,6 +172,7 @@ void SlabAllocator::cache_destroy(KmemCache* c) {
     }
   }
   discard_slabs(c, discard);
+  discard_slabs(c, depot_drain(c));
   if (c->flags & SLAB_TYPESAFE_BY_RCU) rcu_wait_idle(c);
   std::uint32_t all = kNil;
   {
@@ -206,7 +208,13 @@ SlabAllocator::~SlabAllocator() {
         armed |= c->rcu_armed;
       }
   }
-  for (auto& slot : caches_) delete slot.load(std::memory_order_relaxed);
+  for (auto& slot : caches_) {
+    KmemCache* c = slot.load(std::memory_order_relaxed);
+    if (!c) continue;
+    for (std::uint32_t i = 0; i < c->nfull; ++i) std::free(c->depot_full[i]);
+    for (std::uint32_t i = 0; i < c->nempty; ++i) std::free(c->depot_empty[i]);
+    delete c;
+  }
   // Pages of the arena go with it; nothing is returned one by one.
 }
 
@@ -282,6 +290,80 @@ void SlabAllocator::ctx_release(void* p) {
     std::free(chunk);
   }
   delete ctx;
+}
+
+// ---- the depot ---------------------------------------------------------------------------
+
+bool SlabAllocator::depot_get(KmemCache* c, Magazine& m) {
+  void** spare = nullptr;
+  {
+    LockGuard g(c->lock);
+    if (!c->nfull || m.cap != c->mag_cap) return false;
+    if (c->nempty < kDepotMax) c->depot_empty[c->nempty++] = m.objs;
+    else spare = m.objs;
+    m.objs = c->depot_full[--c->nfull];
+    m.count = m.cap;
+  }
+  if (spare) {
+    std::free(spare);
+    mm_->metadata().caches.fetch_sub(c->mag_cap * sizeof(void*), std::memory_order_relaxed);
+  }
+  return true;
+}
+
+bool SlabAllocator::depot_put(KmemCache* c, Magazine& m) {
+  if (m.cap != c->mag_cap) return false;
+  {
+    LockGuard g(c->lock);
+    if (c->nfull == kDepotMax) return false;
+    if (c->nempty) {
+      c->depot_full[c->nfull++] = m.objs;
+      m.objs = c->depot_empty[--c->nempty];
+      m.count = 0;
+      return true;
+    }
+  }
+  // No spare array: make one outside the lock.
+  auto* fresh = static_cast<void**>(std::malloc(c->mag_cap * sizeof(void*)));
+  if (!fresh) return false;
+  {
+    LockGuard g(c->lock);
+    if (c->nfull < kDepotMax) {
+      c->depot_full[c->nfull++] = m.objs;
+      m.objs = fresh;
+      m.count = 0;
+      fresh = nullptr;
+    }
+  }
+  if (fresh) {
+    std::free(fresh);
+    return false;
+  }
+  mm_->metadata().caches.fetch_add(c->mag_cap * sizeof(void*), std::memory_order_relaxed);
+  return true;
+}
+
+std::uint32_t SlabAllocator::depot_drain(KmemCache* c) {
+  std::uint32_t discard = kNil;
+  void** arrays[2 * kDepotMax];
+  unsigned narrays = 0;
+  LockGuard g(c->lock);
+  while (c->nfull) {
+    void** objs = c->depot_full[--c->nfull];
+    for (std::uint32_t i = 0; i < c->mag_cap; ++i) {
+      Slab* s = slab_of(objs[i]);
+      std::uint32_t d = put_object_locked(c, s, objs[i]);
+      if (d != kNil) {
+        s->next = discard;
+        discard = d;
+      }
+    }
+    arrays[narrays++] = objs;
+  }
+  while (c->nempty) arrays[narrays++] = c->depot_empty[--c->nempty];
+  for (unsigned i = 0; i < narrays; ++i) std::free(arrays[i]);
+  mm_->metadata().caches.fetch_sub(narrays * c->mag_cap * sizeof(void*), std::memory_order_relaxed);
+  return discard;
 }
 
 // ---- slabs -------------------------------------------------------------------------------
@@ -577,7 +659,7 @@ void* SlabAllocator::alloc_slow(KmemCache* c, unsigned gfp) {
   Magazine* m = ctx ? magazine(ctx, c) : nullptr;
   void* p = nullptr;
   if (m) {
-    if (!m->count && !refill(c, *m)) return nullptr;  // out of memory: tls_last_error says why
+    if (!m->count && !depot_get(c, *m) && !refill(c, *m)) return nullptr;  // tls_last_error says why
     p = m->objs[--m->count];
   } else {
     // No magazine (thread exiting, or no memory for one): straight from a slab.
@@ -600,7 +682,7 @@ void SlabAllocator::free_slow(KmemCache* c, void* p, const char* op) {
   ThreadSlabCtx* ctx = (tls_slab.id == id_) ? tls_slab.ctx : attach_ctx();
   Magazine* m = ctx ? magazine(ctx, c) : nullptr;
   if (!m) return put_to_slab(c, p);  // no magazine: straight to the slab
-  if (m->count == m->cap) discard_slabs(c, flush(c, *m, c->batch));
+  if (m->count == m->cap && !depot_put(c, *m)) discard_slabs(c, flush(c, *m, c->batch));
   m->objs[m->count++] = p;
 }
 
@@ -623,6 +705,14 @@ void SlabAllocator::free_bad_slow(KmemCache* c, void* p, const char* op) {
     report_bad_object(op, p, c->name, why);
   }
   report_bad_object(op, p, owner ? owner->name : "?", "not the start of an object");
+}
+
+void SlabAllocator::free_bad_id_slow(unsigned id, void* p, const char* op) {
+  free_bad_slow(caches_[id].load(std::memory_order_acquire), p, op);
+}
+
+void SlabAllocator::double_free_id_slow(unsigned id, void* p, const char* op) {
+  double_free_slow(caches_[id].load(std::memory_order_acquire), p, op);
 }
 
 void SlabAllocator::double_free_slow(KmemCache* c, void* p, const char* op) {
@@ -654,6 +744,7 @@ std::size_t SlabAllocator::shrink(KmemCache* c) {
       discard_slabs(c, flush(c, m, m.count));
     }
   }
+  discard_slabs(c, depot_drain(c));
   std::uint32_t list = kNil;
   std::size_t pages = 0;
   {

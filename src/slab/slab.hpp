@@ -61,6 +61,7 @@ inline constexpr std::uint32_t kNil = ~std::uint32_t{0};  // "no slab" in pfn-li
 inline constexpr unsigned kMaxCaches = 1024;               // ids fit the word's 13 aux bits
 inline constexpr unsigned kMagChunk = 64;                  // magazines per lazily made chunk
 inline constexpr unsigned kMinEmpty = 2;                   // empty slabs a cache keeps
+inline constexpr unsigned kDepotMax = 16;                  // full magazines a cache's depot holds
 
 enum class SlabList : std::uint8_t { None, Partial, Empty };
 
@@ -126,6 +127,11 @@ class KmemCache {
   SpinLock lock{LockRank::SlabCache};
   std::uint32_t partial = kNil, empty = kNil;  // list heads (pfns)
   std::uint64_t nr_partial = 0, nr_empty = 0, nr_slabs = 0, inuse = 0;  // inuse: slots handed out
+  // The depot: full magazines (arrays of mag_cap objects) handed between threads whole, and
+  // empty arrays to swap in. Objects in the depot count as in use for their slabs.
+  void** depot_full[kDepotMax] = {};
+  void** depot_empty[kDepotMax] = {};
+  std::uint32_t nfull = 0, nempty = 0;
   std::uint32_t rcu_pending = kNil;   // discarded slabs waiting for the next grace period
   std::uint32_t rcu_inflight = kNil;  // discarded slabs whose grace period is running
   bool rcu_armed = false;
@@ -186,11 +192,29 @@ class SlabAllocator {
     if (MEMDESC_UNLIKELY(off >= bytes_)) free_bad_slow(c, p, "kmem_cache_free");
     MemdescWord w = MemdescWord::from_raw(words_[off >> kPageShift].load(std::memory_order_relaxed));
     if (MEMDESC_UNLIKELY(!w.is(MemdescType::Slab) || w.aux() != c->id)) free_bad_slow(c, p, "kmem_cache_free");
-    free_object(c, p, off & ((kPageSize << w.order()) - 1), "kmem_cache_free");
+    free_object(c->id, p, off & ((kPageSize << w.order()) - 1), "kmem_cache_free");
   }
 
+  // kmalloc never loads the KmemCache on its fast path: the class index is the cache id and the
+  // magazine index (kmalloc ids live in magazine chunk 0). Cost: an index computation, one TLS
+  // load, three loads, one load and one store on the magazine, one store into the object.
   MEMDESC_FAST_PATH void* kmalloc(std::size_t size, unsigned gfp) {
-    if (MEMDESC_LIKELY(size - 1 < kKmallocMaxCacheSize)) return cache_alloc(kmalloc_cache(size), gfp);
+    if (MEMDESC_LIKELY(size - 1 < kKmallocMaxCacheSize)) {
+      unsigned id = kmalloc_index(size);
+      TlsSlabSlot slot = tls_slab;
+      if (MEMDESC_LIKELY(slot.id == id_ && !kChecked && !(gfp & GFP_ZERO))) {
+        Magazine* chunk = slot.ctx->chunk[0];
+        if (MEMDESC_LIKELY(chunk != nullptr)) {
+          Magazine& m = chunk[id];
+          if (MEMDESC_LIKELY(m.count != 0)) {
+            void* p = m.objs[--m.count];
+            *static_cast<std::uint64_t*>(p) = 0;  // kmalloc caches keep a canary: clear it
+            return p;
+          }
+        }
+      }
+      return alloc_slow(caches_[id].load(std::memory_order_relaxed), gfp);
+    }
     return kmalloc_large_slow(size, gfp);
   }
 
@@ -200,8 +224,7 @@ class SlabAllocator {
     if (MEMDESC_UNLIKELY(off >= bytes_)) return kfree_other_slow(p);  // null, kZeroSizePtr or foreign
     MemdescWord w = MemdescWord::from_raw(words_[off >> kPageShift].load(std::memory_order_relaxed));
     if (MEMDESC_UNLIKELY(!w.is(MemdescType::Slab))) return kfree_other_slow(p);  // kmalloc_large, misuse
-    KmemCache* c = caches_[w.aux()].load(std::memory_order_relaxed);  // SLAB-WORD: aux is the id
-    free_object(c, p, off & ((kPageSize << w.order()) - 1), "kfree");
+    free_object(w.aux(), p, off & ((kPageSize << w.order()) - 1), "kfree");  // SLAB-WORD: aux is the id
   }
 
   std::size_t ksize(const void* p) const;
@@ -220,10 +243,10 @@ class SlabAllocator {
   void validate() const;                     // every cache; call when quiescent
   std::vector<SlabCacheInfo> slabinfo() const;
 
-  KmemCache* kmalloc_cache(std::size_t size) const {  // size in [1, 8192]
-    return caches_[size <= 192 ? kSmallIndex[(size - 1) / 8] : 64 - __builtin_clzll(size - 1)]
-        .load(std::memory_order_relaxed);
+  static unsigned kmalloc_index(std::size_t size) {  // size in [1, 8192]: the class's cache id
+    return size <= 192 ? kSmallIndex[(size - 1) / 8] : 64u - static_cast<unsigned>(__builtin_clzll(size - 1));
   }
+  KmemCache* kmalloc_cache(std::size_t size) const { return caches_[kmalloc_index(size)].load(std::memory_order_relaxed); }
   KmemCache* cache_by_id(unsigned id) const { return caches_[id].load(std::memory_order_acquire); }
   KmemCache* descriptor_cache() const { return desc_cache_; }
   page::PageAllocator& pages() const { return *pa_; }
@@ -241,18 +264,21 @@ class SlabAllocator {
   static constexpr std::uint8_t kSmallIndex[24] = {1, 2, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5,
                                                    6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7};
 
-  MEMDESC_FAST_PATH void free_object(KmemCache* c, void* p, std::uint64_t slab_off, const char* op) {
-    if (MEMDESC_UNLIKELY(!c->on_slot_boundary(slab_off))) free_bad_slow(c, p, op);
+  // The free fast path reads only fast_[id] (no KmemCache load): the slot-boundary test, the
+  // canary test, and the push on this thread's magazine.
+  MEMDESC_FAST_PATH void free_object(unsigned id, void* p, std::uint64_t slab_off, const char* op) {
+    const FastInfo fi = fast_[id];
+    if (MEMDESC_UNLIKELY(slab_off * fi.div_magic > fi.div_magic - 1)) return free_bad_id_slow(id, p, op);
     TlsSlabSlot slot = tls_slab;
     if (MEMDESC_LIKELY(slot.id == id_ && !kChecked)) {
-      Magazine* chunk = slot.ctx->chunk[c->id / kMagChunk];
+      Magazine* chunk = slot.ctx->chunk[id / kMagChunk];
       if (MEMDESC_LIKELY(chunk != nullptr)) {
-        Magazine& m = chunk[c->id % kMagChunk];
+        Magazine& m = chunk[id % kMagChunk];
         if (MEMDESC_LIKELY(m.count < m.cap)) {
-          if (c->canary) {
+          if (fi.canary) {
             auto* w = static_cast<std::uint64_t*>(p);
-            std::uint64_t canary = c->canary_for(p);
-            if (MEMDESC_UNLIKELY(*w == canary)) double_free_slow(c, p, op);  // cheap double-free check
+            std::uint64_t canary = g_secret ^ reinterpret_cast<std::uintptr_t>(p);
+            if (MEMDESC_UNLIKELY(*w == canary)) return double_free_id_slow(id, p, op);  // cheap double-free check
             *w = canary;
           }
           m.objs[m.count++] = p;
@@ -260,7 +286,7 @@ class SlabAllocator {
         }
       }
     }
-    free_slow(c, p, op);
+    free_slow(caches_[id].load(std::memory_order_relaxed), p, op);
   }
 
   MEMDESC_SLOW_PATH void* alloc_slow(KmemCache* c, unsigned gfp);
@@ -269,6 +295,8 @@ class SlabAllocator {
   MEMDESC_SLOW_PATH void kfree_other_slow(void* p);
   [[noreturn]] MEMDESC_SLOW_PATH void free_bad_slow(KmemCache* c, void* p, const char* op);
   [[noreturn]] MEMDESC_SLOW_PATH void double_free_slow(KmemCache* c, void* p, const char* op);
+  [[noreturn]] MEMDESC_SLOW_PATH void free_bad_id_slow(unsigned id, void* p, const char* op);
+  [[noreturn]] MEMDESC_SLOW_PATH void double_free_id_slow(unsigned id, void* p, const char* op);
 
   ThreadSlabCtx* attach_ctx();
   Magazine* magazine(ThreadSlabCtx* ctx, KmemCache* c);  // creates chunk and array as needed
@@ -277,6 +305,9 @@ class SlabAllocator {
   // returned as a pfn-linked list for the caller to discard once it holds no lock.
   [[nodiscard]] std::uint32_t flush(KmemCache* c, Magazine& m, std::uint32_t n);
   void flush_ctx(ThreadSlabCtx* ctx);  // every magazine, discards done
+  bool depot_get(KmemCache* c, Magazine& m);   // an empty m takes a full magazine from the depot
+  bool depot_put(KmemCache* c, Magazine& m);   // a full m leaves its objects in the depot
+  std::uint32_t depot_drain(KmemCache* c);     // every depot object back to its slab; discards returned
 
   // Slab life cycle (slab.cpp). None of these is called with c->lock held unless _locked.
   Slab* new_slab(KmemCache* c);
@@ -303,6 +334,13 @@ class SlabAllocator {
   core::Memmap* mm_ = nullptr;
   KmemCache* desc_cache_ = nullptr;
   std::atomic<KmemCache*> caches_[kMaxCaches] = {};  // caches_lock_ to change; lockless reads
+  // What the free fast path needs of cache `id`, dense so it costs one load: written when the
+  // cache is created, before any page carries the id (so before any free can read it).
+  struct FastInfo {
+    std::uint64_t div_magic = 0;
+    std::uint64_t canary = 0;
+  };
+  FastInfo fast_[kMaxCaches] = {};
   SpinLock caches_lock_{LockRank::SlabRegistry};
 };
 
