@@ -9,9 +9,10 @@
 //                   bits 47-50 order of the block the page belongs to (0..15)
 //                   bits 51-63 aux: 13 bits private to the owning type (e.g. a size class)
 //   Misc:           bits 4-10 subtype, bit 11 mappable, bits 12-17 order, rest zero
-//   Buddy:          bit 4 dirty (the block may hold resident memory), rest zero; the all-zero
-//                   word is a clean free page, so a fresh (untouched, zero) page-word array
-//                   already says "everything is free and clean"           [BUDDY-WORD]
+//   Buddy:          bit 4 dirty (the block may hold resident memory); on the first page of a
+//                   free block below the largest order, bit 5 head and bits 6-9 its order;
+//                   rest zero. The all-zero word is a clean free page, so a fresh (untouched,
+//                   zero) page-word array already says "everything is free and clean" [BUDDY-WORD]
 //
 // Every page of an allocation holds the same word: there are no head or tail pages.
 #pragma once
@@ -98,6 +99,8 @@ class MemdescWord {
   static constexpr unsigned kMiscMappableBit = 11;
   static constexpr unsigned kMiscOrderShift = 12, kMiscOrderBits = 6;
   static constexpr std::uint64_t kBuddyDirty = std::uint64_t{1} << 4;
+  static constexpr std::uint64_t kBuddyHead = std::uint64_t{1} << 5;
+  static constexpr unsigned kBuddyOrderShift = 6;
   static constexpr unsigned kMaxOrder = (1u << kOrderBits) - 1;  // largest order a word can hold
   static constexpr std::size_t kDescAlign = 16;
 
@@ -105,6 +108,10 @@ class MemdescWord {
   static constexpr MemdescWord from_raw(std::uint64_t v) { return MemdescWord(v); }
 
   static constexpr MemdescWord buddy(bool dirty) { return MemdescWord(dirty ? kBuddyDirty : 0); }
+  // The first page of a free block of `order` in the buddy's pair bitmaps.
+  static constexpr MemdescWord buddy_head(unsigned order, bool dirty) {
+    return MemdescWord((dirty ? kBuddyDirty : 0) | kBuddyHead | (std::uint64_t{order} << kBuddyOrderShift));
+  }
   static constexpr MemdescWord misc(MiscSubtype s, unsigned order, bool mappable = false) {
     return MemdescWord(static_cast<std::uint64_t>(MemdescType::Misc) |
                        (std::uint64_t{static_cast<std::uint8_t>(s)} << kMiscSubtypeShift) |
@@ -137,6 +144,8 @@ class MemdescWord {
 
   // Buddy only.
   constexpr bool buddy_dirty() const { return v_ & kBuddyDirty; }
+  constexpr bool buddy_head() const { return v_ & kBuddyHead; }
+  constexpr unsigned buddy_order() const { return static_cast<unsigned>((v_ >> kBuddyOrderShift) & 15); }
 
   // Order of the block for Misc and pointer types; 0 for Buddy (free pages carry no order:
   // the buddy allocator's bitmaps know it).
@@ -150,7 +159,8 @@ class MemdescWord {
   constexpr bool is_valid() const {
     unsigned t = static_cast<unsigned>(v_ & kTypeMask);
     if (!type_is_assigned(t)) return false;
-    if (type() == MemdescType::Buddy) return (v_ & ~kBuddyDirty) == 0;
+    if (type() == MemdescType::Buddy)  // order bits only with the head bit
+      return (v_ >> (kBuddyOrderShift + 4)) == 0 && ((v_ & kBuddyHead) || buddy_order() == 0);
     if (type() == MemdescType::Misc) {
       unsigned sub = static_cast<unsigned>(misc_subtype());
       return sub <= static_cast<unsigned>(MiscSubtype::Pages) &&

@@ -46,7 +46,10 @@ void format_word(MemdescWord w, char* buf, std::size_t n) {
   }
   switch (w.type()) {
     case MemdescType::Buddy:
-      std::snprintf(buf, n, "Buddy(%s)", w.buddy_dirty() ? "dirty" : "clean");
+      if (w.buddy_head())
+        std::snprintf(buf, n, "Buddy(head, order=%u, %s)", w.buddy_order(), w.buddy_dirty() ? "dirty" : "clean");
+      else
+        std::snprintf(buf, n, "Buddy(%s)", w.buddy_dirty() ? "dirty" : "clean");
       return;
     case MemdescType::Misc:
       std::snprintf(buf, n, "Misc(%s, order=%u%s)", misc_subtype_name(w.misc_subtype()), w.order(),

@@ -14,8 +14,9 @@ Error BuddyZone::init(core::Memmap& mm, core::ZoneId id) {
   pages_ = mm.zone_pages(id);
   max_order_ = mm.max_order();
   if (pages_ == 0) return Error::none();  // an empty zone: every allocation falls through
+  auto nbits = [&](unsigned k) { return k == max_order_ ? pages_ >> k : pages_ >> (k + 1); };
   std::size_t words = 0;
-  for (unsigned k = 0; k <= max_order_; ++k) words += core::HierBitmap::words_for(pages_ >> k);
+  for (unsigned k = 0; k <= max_order_; ++k) words += core::HierBitmap::words_for(nbits(k));
   std::size_t bytes = align_up(words * sizeof(std::uint64_t), platform::os_page_size());
   auto mem = platform::reserve_committed(bytes, platform::os_page_size());
   if (!mem.ok()) return mem.error();
@@ -23,8 +24,8 @@ Error BuddyZone::init(core::Memmap& mm, core::ZoneId id) {
   bitmap_bytes_ = bytes;
   auto* storage = static_cast<std::uint64_t*>(bitmap_mem_);
   for (unsigned k = 0; k <= max_order_; ++k) {
-    free_[k].init(pages_ >> k, storage);
-    storage += core::HierBitmap::words_for(pages_ >> k);
+    free_[k].init(nbits(k), storage);
+    storage += core::HierBitmap::words_for(nbits(k));
   }
   // Every max-order block starts free and clean: set the top bitmap; the words are already the
   // zero word (BUDDY-WORD) because the word array is fresh.
@@ -36,24 +37,41 @@ Error BuddyZone::init(core::Memmap& mm, core::ZoneId id) {
 
 BuddyZone::~BuddyZone() { platform::release(bitmap_mem_, bitmap_bytes_); }
 
+bool BuddyZone::is_free_head(std::uint64_t pfn, unsigned order) const {
+  MemdescWord w = mm_->word(pfn);
+  return w.is(MemdescType::Buddy) && w.buddy_head() && w.buddy_order() == order;
+}
+
+std::uint64_t BuddyZone::block_of(std::uint64_t bit, unsigned order) const {
+  if (order == max_order_) return start_ + (bit << order);
+  std::uint64_t lower = start_ + (bit << (order + 1));
+  return is_free_head(lower, order) ? lower : lower + (std::uint64_t{1} << order);
+}
+
+void BuddyZone::set_head(std::uint64_t pfn, unsigned order, bool dirty) const {
+  mm_->set_word(pfn, MemdescWord::buddy_head(order, dirty));
+}
+
 Block BuddyZone::alloc_locked(unsigned order) {
   unsigned k = order;
   while (k <= max_order_ && nr_free_[k] == 0) ++k;
   if (k > max_order_) return {};
-  std::uint64_t idx = free_[k].find_first();
-  MEMDESC_ASSERT(idx != core::HierBitmap::kNone);
-  free_[k].clear(idx);
+  std::uint64_t bit = free_[k].find_first();
+  MEMDESC_ASSERT(bit != core::HierBitmap::kNone);
+  std::uint64_t pfn = block_of(bit, k);
+  free_[k].clear(bit);
   --nr_free_[k];
-  std::uint64_t pfn = start_ + (idx << k);
   bool dirty = mm_->word(pfn).buddy_dirty();
-  // Split: keep the lower half, free the upper half at each order on the way down.
+  // Split: keep the lower half, free the upper half at each order on the way down. The kept
+  // half is now the one not free, so the pair's bit says "the upper one" (BUDDY-PAIR).
   while (k > order) {
     --k;
     std::uint64_t upper = pfn + (std::uint64_t{1} << k);
-    free_[k].set((upper - start_) >> k);
+    free_[k].set(bit_of(upper, k));
     ++nr_free_[k];
-    mm_->set_word(upper, MemdescWord::buddy(dirty));
+    set_head(upper, k, dirty);
   }
+  mm_->set_word(pfn, MemdescWord::buddy(dirty));  // no longer a free head
   free_pages_ -= std::uint64_t{1} << order;
   return {pfn, dirty};
 }
@@ -67,10 +85,11 @@ void BuddyZone::insert_locked(std::uint64_t pfn, unsigned order, bool dirty) {
   MEMDESC_ASSERT((pfn & ((std::uint64_t{1} << order) - 1)) == 0);  // BUDDY-ALIGN
   free_pages_ += std::uint64_t{1} << order;
   while (order < max_order_) {
+    std::uint64_t bit = bit_of(pfn, order);
+    if (!free_[order].test(bit)) break;
+    // BUDDY-PAIR: one half of our pair is free, and it is not us: the buddy. Merge.
     std::uint64_t buddy = pfn ^ (std::uint64_t{1} << order);  // same zone: ZONE-ALIGN
-    std::uint64_t bidx = (buddy - start_) >> order;
-    if (!free_[order].test(bidx)) break;
-    free_[order].clear(bidx);
+    free_[order].clear(bit);
     --nr_free_[order];
     dirty |= mm_->word(buddy).buddy_dirty();
     // The higher of the pair becomes an interior page of the merged block: clean word.
@@ -78,22 +97,27 @@ void BuddyZone::insert_locked(std::uint64_t pfn, unsigned order, bool dirty) {
     pfn &= buddy;
     ++order;
   }
-  free_[order].set((pfn - start_) >> order);
+  free_[order].set(bit_of(pfn, order));
   ++nr_free_[order];
-  mm_->set_word(pfn, MemdescWord::buddy(dirty));
+  set_head(pfn, order, dirty);
 }
 
 void BuddyZone::isolate_locked(std::uint64_t pfn, unsigned order) {
-  std::uint64_t idx = (pfn - start_) >> order;
-  MEMDESC_CHECK("BUDDY-BITMAP", free_[order].test(idx));
-  free_[order].clear(idx);
+  MEMDESC_CHECK("BUDDY-BITMAP", free_[order].test(bit_of(pfn, order)) && block_of(bit_of(pfn, order), order) == pfn);
+  free_[order].clear(bit_of(pfn, order));
   --nr_free_[order];
   free_pages_ -= std::uint64_t{1} << order;
+  mm_->set_word(pfn, MemdescWord::buddy(mm_->word(pfn).buddy_dirty()));  // no longer a free head
 }
 
-std::uint64_t BuddyZone::next_free_locked(unsigned order, std::uint64_t from_index) const {
-  if (pages_ == 0 || from_index >= (pages_ >> order)) return core::HierBitmap::kNone;
-  return free_[order].find_next(from_index);
+std::uint64_t BuddyZone::next_free_locked(unsigned order, std::uint64_t from_pfn) const {
+  if (pages_ == 0 || from_pfn >= start_ + pages_) return kNoPfn;
+  for (std::uint64_t bit = free_[order].find_next(bit_of(std::max(from_pfn, start_), order));
+       bit != core::HierBitmap::kNone; bit = free_[order].find_next(bit + 1)) {
+    std::uint64_t pfn = block_of(bit, order);
+    if (pfn >= from_pfn) return pfn;  // (the lower half of the first pair may lie before from_pfn)
+  }
+  return kNoPfn;
 }
 
 void BuddyZone::validate_locked() const {
@@ -101,7 +125,7 @@ void BuddyZone::validate_locked() const {
   std::uint64_t total = 0;
   // covered_until: every free block found so far lies below this pfn when walking in address
   // order; blocks of different orders are walked merged by address to detect overlap.
-  std::uint64_t pos[MemdescWord::kMaxOrder + 1];
+  std::uint64_t pos[MemdescWord::kMaxOrder + 1];  // next set bit per order
   for (unsigned k = 0; k <= max_order_; ++k) {
     if (!free_[k].summary_consistent()) report_invariant("HBITMAP-SUMMARY", "zone %s order %u", core::zone_name(id_), k);
     pos[k] = free_[k].find_first();
@@ -114,7 +138,7 @@ void BuddyZone::validate_locked() const {
     std::uint64_t best_pfn = kNoPfn;
     for (unsigned k = 0; k <= max_order_; ++k) {
       if (pos[k] == core::HierBitmap::kNone) continue;
-      std::uint64_t p = start_ + (pos[k] << k);
+      std::uint64_t p = block_of(pos[k], k);
       if (p < best_pfn) best_pfn = p, best = k;
     }
     if (best > max_order_) break;
@@ -124,7 +148,9 @@ void BuddyZone::validate_locked() const {
       report_invariant("BUDDY-WORD", "zone %s: free block pfn %llu order %u overlaps another free block",
                        core::zone_name(id_), static_cast<unsigned long long>(pfn), k);
     MemdescWord head = mm_->word(pfn);
-    if (!head.is(MemdescType::Buddy) || !head.is_valid())
+    bool head_ok = head.is(MemdescType::Buddy) && head.is_valid() &&
+                   (k == max_order_ ? (!head.buddy_head() || head.buddy_order() == k) : is_free_head(pfn, k));
+    if (!head_ok)
       report_invariant("BUDDY-WORD", "zone %s: free block pfn %llu has word %s", core::zone_name(id_),
                        static_cast<unsigned long long>(pfn), to_string(head).c_str());
     for (std::uint64_t i = 1; i < n; ++i)
@@ -132,7 +158,7 @@ void BuddyZone::validate_locked() const {
         report_invariant("BUDDY-WORD", "zone %s: interior page pfn %llu of free block %llu has word %s",
                          core::zone_name(id_), static_cast<unsigned long long>(pfn + i),
                          static_cast<unsigned long long>(pfn), to_string(mm_->word(pfn + i)).c_str());
-    if (k < max_order_ && free_[k].test(((pfn ^ n) - start_) >> k))
+    if (k < max_order_ && is_free_head(pfn ^ n, k))
       report_invariant("BUDDY-MERGED", "zone %s: buddies pfn %llu and %llu of order %u are both free",
                        core::zone_name(id_), static_cast<unsigned long long>(pfn),
                        static_cast<unsigned long long>(pfn ^ n), k);

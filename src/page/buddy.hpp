@@ -1,19 +1,24 @@
 // page/buddy.hpp — one zone's buddy allocator: free blocks of orders 0..max_order.
 //
 // Free-page state fits the one-word budget and never touches free memory:
-//   * one hierarchical bitmap per order; bit i of order k is set exactly when the block of
-//     order k starting at zone pfn i << k is free and not part of a larger free block
-//     [BUDDY-BITMAP]. find_first gives the lowest free block: address-ordered first fit.
-//   * the first page's word of a free block is Buddy(dirty flag), every other page of it holds
-//     the clean Buddy word 0 [BUDDY-WORD]. "dirty" = the block may hold resident memory; a
-//     clean block reads as zero (never touched, or purged) and needs no zeroing.
-// No allocation on the free path, no list links in free pages, 2 bits per page in bitmaps plus
-// 1/64 of that in summaries. docs/MEMDESC.md says why this representation was chosen.
+//   * below the largest order, one hierarchical bitmap per order over *pairs*: bit j of order k
+//     is set exactly when one of the two order-k blocks at zone pfn j << (k+1) is free and not
+//     part of a larger free block [BUDDY-PAIR] (both cannot be: they would have merged). Which
+//     half is free, the first page's word says: Buddy(head, order k). At the largest order,
+//     where blocks have no buddy, one bit per block [BUDDY-BITMAP]. find_first gives the lowest
+//     free block: address-ordered first fit.
+//   * the first page's word of a free block is Buddy(head, order, dirty flag) (at the largest
+//     order it may be the plain Buddy word, e.g. 0 in a never-touched arena); every other page
+//     of it holds 0 [BUDDY-WORD]. "dirty" = the block may hold resident memory; a clean block
+//     reads as zero (never touched, or purged) and needs no zeroing. A block that leaves the
+//     buddy (allocated, cached by a thread, isolated) loses the head bit at once.
+// No allocation on the free path, no list links in free pages, about 1 bit per page in bitmaps
+// plus 1/64 of that in summaries. docs/MEMDESC.md says why this representation was chosen.
 //
 // Invariants (validate_locked checks them; docs/INVARIANTS.md lists them):
 //   BUDDY-ALIGN   a free block of order k starts at a pfn that is a multiple of 2^k.
 //   BUDDY-MERGED  no two free buddies of the same order below max_order: they would have merged.
-//   BUDDY-COUNT   nr_free[k] == bits set in bitmap k; free_pages == sum nr_free[k] << k.
+//   BUDDY-COUNT   nr_free[k] == free blocks of order k; free_pages == sum nr_free[k] << k.
 //   BUDDY-WORD    as above; and a free block's pages are not covered by another free block.
 //
 // Locking: every member function with the _locked suffix needs lock (rank Zone); the lock guards
@@ -55,8 +60,8 @@ class BuddyZone {
   // Takes the free block of `order` at `pfn` out of the free state (purge isolates blocks so).
   void isolate_locked(std::uint64_t pfn, unsigned order);
 
-  // Next free block of exactly `order` at or after zone-relative index `from`.
-  std::uint64_t next_free_locked(unsigned order, std::uint64_t from_index) const;
+  // The first free block of exactly `order` starting at or after `from_pfn`, or kNoPfn.
+  std::uint64_t next_free_locked(unsigned order, std::uint64_t from_pfn) const;
 
   void validate_locked() const;  // fatal report on violation; O(zone pages)
 
@@ -74,7 +79,15 @@ class BuddyZone {
   core::ZoneId id_ = core::ZoneId::Normal;
   std::uint64_t start_ = 0, pages_ = 0;
   unsigned max_order_ = 0;
-  core::HierBitmap free_[MemdescWord::kMaxOrder + 1];
+  bool is_free_head(std::uint64_t pfn, unsigned order) const;  // BUDDY-PAIR: which half
+  std::uint64_t bit_of(std::uint64_t pfn, unsigned order) const {  // pair index, or block index at max
+    return (pfn - start_) >> (order == max_order_ ? order : order + 1);
+  }
+  // The free block of `order` a set bit stands for.
+  std::uint64_t block_of(std::uint64_t bit, unsigned order) const;
+  void set_head(std::uint64_t pfn, unsigned order, bool dirty) const;
+
+  core::HierBitmap free_[MemdescWord::kMaxOrder + 1];  // pairs below max_order, blocks at it
   void* bitmap_mem_ = nullptr;  // one reservation holds every order's bitmap
   std::size_t bitmap_bytes_ = 0;
   std::uint64_t nr_free_[MemdescWord::kMaxOrder + 1] = {};

@@ -253,17 +253,16 @@ Result<std::size_t> PageAllocator::purge(unsigned min_order) {
   for (auto& zone : zones_) {
     if (zone.pages() == 0) continue;
     for (unsigned k = mm_->max_order() + 1; k-- > std::min(min_order, mm_->max_order());) {
-      std::uint64_t from = 0;
+      std::uint64_t from = zone.start_pfn();
       for (;;) {
         std::uint64_t victims[kBatch];
         unsigned nv = 0;
         {
           LockGuard g(zone.lock);
           while (nv < kBatch) {
-            std::uint64_t idx = zone.next_free_locked(k, from);
-            if (idx == core::HierBitmap::kNone) break;
-            from = idx + 1;
-            std::uint64_t pfn = zone.start_pfn() + (idx << k);
+            std::uint64_t pfn = zone.next_free_locked(k, from);
+            if (pfn == kNoPfn) break;
+            from = pfn + 1;
             if (!mm_->word(pfn).buddy_dirty()) continue;
             zone.isolate_locked(pfn, k);
             victims[nv++] = pfn;

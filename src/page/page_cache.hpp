@@ -12,8 +12,8 @@
 // freed by their thread.
 //
 // Blocks in a cache are free for misuse checks: their words are Buddy (first page: Buddy with
-// the dirty flag; others 0), exactly as in the buddy [BUDDY-WORD]; but the buddy's bitmaps do
-// not list them (they are "allocated" from the buddy's point of view) [PCP-WORD].
+// the dirty flag, never the head bit; others 0) [BUDDY-WORD]; but the buddy's bitmaps do not
+// list them (they are "allocated" from the buddy's point of view) [PCP-WORD].
 #pragma once
 #include <atomic>
 #include <cstddef>

@@ -13,6 +13,10 @@ TEST(Word, ZeroIsCleanBuddy) {  // BUDDY-WORD: a fresh word array means "all fre
   EXPECT_TRUE(w.is_valid());
   EXPECT_EQ(to_string(w), "Buddy(clean)");
   EXPECT_EQ(to_string(MemdescWord::buddy(true)), "Buddy(dirty)");
+  auto h = MemdescWord::buddy_head(7, true);
+  EXPECT_TRUE(h.is(MemdescType::Buddy) && h.buddy_head() && h.buddy_dirty() && h.is_valid());
+  EXPECT_EQ(h.buddy_order(), 7u);
+  EXPECT_EQ(to_string(h), "Buddy(head, order=7, dirty)");
 }
 
 TEST(Word, MiscRoundTrip) {
@@ -49,7 +53,8 @@ TEST(Word, DescriptorRoundTrip) {  // MEMDESC-PTR: pointer, order and aux all su
 TEST(Word, InvalidWords) {  // MEMDESC-VALID
   EXPECT_FALSE(MemdescWord::from_raw(13).is_valid());                 // unassigned type
   EXPECT_FALSE(MemdescWord::from_raw(15).is_valid());
-  EXPECT_FALSE(MemdescWord::from_raw(0x20).is_valid());               // Buddy with a stray bit
+  EXPECT_FALSE(MemdescWord::from_raw(1ull << 12).is_valid());          // Buddy with a stray bit
+  EXPECT_FALSE(MemdescWord::from_raw(3ull << 6).is_valid());           // Buddy order without head
   EXPECT_FALSE(MemdescWord::from_raw(static_cast<uint64_t>(MemdescType::Slab)).is_valid());  // no descriptor
   EXPECT_FALSE(MemdescWord::from_raw(1 | (uint64_t{100} << 4)).is_valid());  // Misc subtype 100
   EXPECT_FALSE(MemdescWord::from_raw(1 | (uint64_t{1} << 40)).is_valid());   // Misc high bits
