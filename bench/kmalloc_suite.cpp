@@ -324,6 +324,11 @@ int run_kmalloc_suite(const SuiteOptions& o) {
     peak[names[i]] = med[i];
     if (i > 0 && (best_name.empty() || med[i] < best)) best = med[i], best_name = names[i];
   }
+  if (rss[0].empty()) {  // alloc_test did not run (--only)
+    arena.shrink();
+    suite.report(stdout);
+    return 0;
+  }
   suite.set_extra("peak_rss_bytes", {{"case", "alloc_test"},
                                      {"median", peak},
                                      {"vs_best_peer", best > 0 ? med[0] / best : 0.0},

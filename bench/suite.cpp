@@ -44,6 +44,7 @@ double Suite::median(std::vector<double> v) {
 }
 
 void Suite::run_case(const std::string& case_name, const std::function<double(std::size_t)>& run) {
+  if (!o_.only.empty() && case_name.find(o_.only) == std::string::npos) return;
   CaseResult c{case_name, std::vector<std::vector<double>>(subjects_.size())};
   const std::size_t s = subjects_.size();
   for (std::size_t i = 0; i < s; ++i) run(i);  // warm-up, unrecorded

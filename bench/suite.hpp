@@ -35,6 +35,7 @@ struct SuiteOptions {
   bool smoke = false;  // tiny sizes, one round: checks the suite runs, measures nothing
   bool json = false;
   unsigned rounds = 5;
+  std::string only;  // run only the cases whose name contains this
 };
 
 class Suite {

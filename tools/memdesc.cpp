@@ -115,6 +115,7 @@ int main(int argc, char** argv) {
     b->add_flag("--smoke", bench_opts.smoke, "tiny sizes and one round: checks that the suite runs");
     b->add_flag("--json", bench_opts.json, "print JSON");
     b->add_option("--rounds", bench_opts.rounds, "interleaved rounds per case")->capture_default_str();
+    b->add_option("--only", bench_opts.only, "run only the cases whose name contains this");
   }
 #endif
 

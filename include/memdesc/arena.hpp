@@ -31,8 +31,8 @@ struct ArenaConfig {
   std::size_t size = std::size_t{1} << 30;  // bytes; rounded up to the largest block
   unsigned max_order = 10;                  // largest block: 2^max_order pages (0..15)
   unsigned movable_percent = 25;            // share of the arena in the MOVABLE zone (rounded down to blocks)
-  unsigned pcp_high = 256;                  // per-thread cache: order-0 blocks held before draining (initially)
-  unsigned pcp_batch = 64;                  // per-thread cache: blocks moved per refill / drain
+  unsigned pcp_high = 64;                   // per-thread cache: order-0 blocks held before draining (initially)
+  unsigned pcp_batch = 32;                  // per-thread cache: blocks moved per refill / drain
   unsigned pcp_high_max = 2048;             // per-thread cache: the most `high` grows to for a bursty thread
   bool thread_cache = true;                 // per-thread page caches on/off
 };

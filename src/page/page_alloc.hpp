@@ -34,8 +34,8 @@
 namespace memdesc::page {
 
 struct PageAllocConfig {
-  unsigned pcp_high = 256;       // initial blocks per order-0 list before draining; order k: >> k (min 8)
-  unsigned pcp_batch = 64;       // blocks moved per refill or drain; order k: batch >> k (min 2)
+  unsigned pcp_high = 64;        // initial blocks per order-0 list before draining; order k: >> k (min 8)
+  unsigned pcp_batch = 32;       // blocks moved per refill or drain; order k: batch >> k (min 2)
   unsigned pcp_high_max = 2048;  // the most an order-0 list grows to (8 MiB); order k: >> k
   bool thread_cache = true;      // per-thread caches on/off
 };

@@ -121,10 +121,13 @@ Result<KmemCache*> SlabAllocator::cache_init(std::unique_ptr<KmemCache> c, const
   c->order = static_cast<std::uint8_t>(best);
   std::size_t n = std::min<std::size_t>((kPageSize << best) / c->stride, 65535);
   c->objects = static_cast<std::uint16_t>(n);
-  // A magazine holds about 8 KiB of objects (8..64 of them): enough to amortise the cache
-  // lock, small enough that a thread's magazines stay a few KiB of metadata.
-  c->mag_cap = static_cast<std::uint32_t>(std::clamp<std::size_t>(8192 / c->stride, 8, 64));
+  // A magazine holds about 32 KiB of objects, 16..64 of them: enough to amortise the cache
+  // lock even for 4 KiB objects, small enough that a thread's magazines are a few KiB of
+  // metadata.
+  c->mag_cap = static_cast<std::uint32_t>(std::clamp<std::size_t>(32768 / c->stride, 16, 64));
   c->batch = std::max<std::uint32_t>(1, c->mag_cap / 2);
+  c->depot_max = static_cast<std::uint32_t>(
+      std::clamp<std::size_t>(kDepotBytes / (std::size_t{c->mag_cap} * c->stride), 1, kDepotMax));
 
   KmemCache* raw = c.release();
   fast_[id] = {raw->div_magic, raw->canary};
@@ -315,7 +318,7 @@ bool SlabAllocator::depot_put(KmemCache* c, Magazine& m) {
   if (m.cap != c->mag_cap) return false;
   {
     LockGuard g(c->lock);
-    if (c->nfull == kDepotMax) return false;
+    if (c->nfull >= c->depot_max) return false;
     if (c->nempty) {
       c->depot_full[c->nfull++] = m.objs;
       m.objs = c->depot_empty[--c->nempty];
@@ -328,7 +331,7 @@ bool SlabAllocator::depot_put(KmemCache* c, Magazine& m) {
   if (!fresh) return false;
   {
     LockGuard g(c->lock);
-    if (c->nfull < kDepotMax) {
+    if (c->nfull < c->depot_max) {
       c->depot_full[c->nfull++] = m.objs;
       m.objs = fresh;
       m.count = 0;
@@ -419,13 +422,14 @@ void SlabAllocator::free_slab_now(KmemCache* c, Slab* s) {
   MemdescWord w = MemdescWord::describe(MemdescType::Slab, s, s->order, c->id);
   bool rcu_thread = c->flags & SLAB_TYPESAFE_BY_RCU;  // freed from the RCU callback thread
   // Words first (the pages leave the cache), then the descriptor: a reader that still finds
-  // the old word gets a descriptor of the same type, and re-checks the word.
+  // the old word gets a descriptor of the same type, and re-checks the word. The pages go
+  // straight to the buddy: a discarded slab is memory the cache did not need, and parking it in
+  // this thread's page cache would only hoard it there.
+  pa_->free_direct(mem, w, "slab discard");
   if (c->self) {
     mm_->metadata().descriptors.fetch_sub(kPageSize << c->order, std::memory_order_relaxed);
-    rcu_thread ? pa_->free_direct(mem, w, "slab discard") : pa_->free(mem, w, "slab discard");
     return;
   }
-  rcu_thread ? pa_->free_direct(mem, w, "slab discard") : pa_->free(mem, w, "slab discard");
   if (rcu_thread) free_to_slab(desc_cache_, s);  // the RCU thread keeps no magazines
   else cache_free(desc_cache_, s);
 }

@@ -60,8 +60,9 @@ class SlabAllocator;
 inline constexpr std::uint32_t kNil = ~std::uint32_t{0};  // "no slab" in pfn-linked lists
 inline constexpr unsigned kMaxCaches = 1024;               // ids fit the word's 13 aux bits
 inline constexpr unsigned kMagChunk = 64;                  // magazines per lazily made chunk
-inline constexpr unsigned kMinEmpty = 2;                   // empty slabs a cache keeps
-inline constexpr unsigned kDepotMax = 16;                  // full magazines a cache's depot holds
+inline constexpr unsigned kMinEmpty = 1;                   // empty slabs a cache keeps
+inline constexpr unsigned kDepotMax = 16;                  // full magazines a cache's depot holds, at most
+inline constexpr std::size_t kDepotBytes = 128 * 1024;     // ... and at most this many bytes of objects
 
 enum class SlabList : std::uint8_t { None, Partial, Empty };
 
@@ -119,6 +120,7 @@ class KmemCache {
   bool canary = false;            // plain caches: a freed object's first word holds canary(p)
   bool poison = false;            // checked builds with SLAB_POISON
   std::uint32_t mag_cap = 0, batch = 0;
+  std::uint32_t depot_max = 0;  // full magazines the depot may hold (kDepotMax, kDepotBytes)
   unsigned flags = 0;
   void (*ctor)(void*) = nullptr;
   SlabAllocator* sa = nullptr;
