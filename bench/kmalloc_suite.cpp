@@ -36,14 +36,6 @@
 namespace memdesc::bench {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-inline void escape(void* p) { asm volatile("" : : "g"(p) : "memory"); }
-
-double ns_per_op(Clock::time_point t0, std::size_t ops) {
-  return std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / static_cast<double>(ops);
-}
-
 struct Kmalloc {
   Arena* a;
   void* alloc(std::size_t n) const { return a->kmalloc(n); }
@@ -233,7 +225,7 @@ ChildResult in_child(F f) {
   pid_t pid = fork();
   if (pid == 0) {
     close(fds[0]);
-    std::size_t base = platform_rss();
+    std::size_t base = process_rss_bytes();
     ChildResult r;
     r.ns = f();
     struct rusage ru;
@@ -255,15 +247,6 @@ ChildResult in_child(F f) {
 
 }  // namespace
 
-std::size_t platform_rss() {
-  FILE* f = std::fopen("/proc/self/statm", "r");
-  if (!f) return 0;
-  unsigned long size = 0, resident = 0;
-  int n = std::fscanf(f, "%lu %lu", &size, &resident);
-  std::fclose(f);
-  return n == 2 ? resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE)) : 0;
-}
-
 int run_kmalloc_suite(const SuiteOptions& o) {
   ArenaConfig cfg;
   cfg.size = std::size_t{4} << 30;  // room for every case; untouched memory costs nothing
@@ -274,10 +257,7 @@ int run_kmalloc_suite(const SuiteOptions& o) {
   }
   Arena& arena = *created.value();
   Peers peers = load_peers();
-  std::vector<std::string> names{"memdesc"};
-  for (const Peer& p : peers.loaded) names.push_back(p.name);
-  Suite suite("kmalloc", names, o);
-  for (const auto& m : peers.missing) suite.note_missing(m);
+  Suite suite = peer_suite("kmalloc", peers, o);
   auto with = [&](std::size_t i, auto&& f) -> double {
     if (i == 0) return f(Kmalloc{&arena});
     return f(PeerMalloc{&peers.loaded[i - 1]});
@@ -301,6 +281,8 @@ int run_kmalloc_suite(const SuiteOptions& o) {
   suite.run_case("xmalloc", [&](std::size_t i) {
     return with(i, [&](const auto& a) { return xmalloc(a, smoke ? 6400 : 1000000); });
   });
+  std::vector<std::string> names{"memdesc"};
+  for (const Peer& p : peers.loaded) names.push_back(p.name);
   std::vector<std::vector<double>> rss(names.size());
   suite.run_case("alloc_test", [&](std::size_t i) {
     return with(i, [&](const auto& a) -> double {

@@ -7,6 +7,5 @@
 namespace memdesc::bench {
 
 int run_kmalloc_suite(const SuiteOptions& o);
-std::size_t platform_rss();  // resident bytes of this process
 
 }  // namespace memdesc::bench

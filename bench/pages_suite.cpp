@@ -19,14 +19,6 @@
 namespace memdesc::bench {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-inline void escape(void* p) { asm volatile("" : : "g"(p) : "memory"); }
-
-double ns_per_op(Clock::time_point t0, std::size_t ops) {
-  return std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / static_cast<double>(ops);
-}
-
 struct MemdescPages {
   Arena* a;
   void* alloc(unsigned order) const { return a->alloc_pages(order); }
@@ -97,10 +89,7 @@ int run_pages_suite(const SuiteOptions& o) {
   }
   Arena& arena = *created.value();
   Peers peers = load_peers();
-  std::vector<std::string> names{"memdesc"};
-  for (const Peer& p : peers.loaded) names.push_back(p.name);
-  Suite suite("pages", names, o);
-  for (const auto& m : peers.missing) suite.note_missing(m);
+  Suite suite = peer_suite("pages", peers, o);
 
   // Calls f with the adapter of subject i.
   auto with = [&](std::size_t i, auto&& f) -> double {

@@ -95,6 +95,14 @@ void Suite::print_table(std::FILE* out) const {
   if (o_.smoke) std::fprintf(out, "\n(smoke mode: sizes are tiny; the figures are not measurements)\n");
 }
 
+Suite peer_suite(std::string name, const Peers& peers, SuiteOptions o) {
+  std::vector<std::string> names{"memdesc"};
+  for (const Peer& p : peers.loaded) names.push_back(p.name);
+  Suite suite(std::move(name), names, o);
+  for (const auto& m : peers.missing) suite.note_missing(m);
+  return suite;
+}
+
 void Suite::report(std::FILE* out) const {
   if (o_.json) std::fprintf(out, "%s\n", to_json().dump(2).c_str());
   else print_table(out);

@@ -6,13 +6,25 @@
 // subject runs once unrecorded (warm-up). A case reports per subject the median, min and max
 // of its rounds in ns per operation, and the ratio memdesc / best peer.
 #pragma once
+#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "peers.hpp"
+
 namespace memdesc::bench {
+
+using Clock = std::chrono::steady_clock;
+
+// Keeps the compiler from dropping an allocation whose result is unused.
+inline void escape(void* p) { asm volatile("" : : "g"(p) : "memory"); }
+
+inline double ns_per_op(Clock::time_point t0, std::size_t ops) {
+  return std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / static_cast<double>(ops);
+}
 
 // Pins the calling thread to the CPU it runs on for its lifetime, so every subject of a
 // single-threaded case is timed on the same core (on a VM the cores can differ by 2x).
@@ -68,5 +80,8 @@ class Suite {
   std::vector<std::string> missing_;
   nlohmann::json extra_ = nlohmann::json::object();
 };
+
+// A suite whose subjects are memdesc, then every peer that loaded; missing peers are noted.
+Suite peer_suite(std::string name, const Peers& peers, SuiteOptions o);
 
 }  // namespace memdesc::bench

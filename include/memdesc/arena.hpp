@@ -131,4 +131,7 @@ class Arena {
 // Why the calling thread's most recent allocation returned null.
 Error last_error();
 
+// Resident set size of this process, in bytes.
+std::size_t process_rss_bytes();
+
 }  // namespace memdesc

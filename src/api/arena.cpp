@@ -145,4 +145,6 @@ ArenaInfo Arena::info() const {
 
 Error last_error() { return page::tls_last_error; }
 
+std::size_t process_rss_bytes() { return platform::rss_bytes(); }
+
 }  // namespace memdesc

@@ -40,12 +40,6 @@ struct Ring {
   }
 };
 
-void expect_all_returned(Arena& a) {
-  a.shrink();
-  a.drain_thread_cache();
-  a.validate();
-  test::expect_fully_coalesced(a);
-}
 
 }  // namespace
 
@@ -73,7 +67,7 @@ TEST(SlabStress, ProducerConsumer) {
   }
   consumer.join();
   EXPECT_EQ(bad.load(), 0u);
-  expect_all_returned(*a);
+  test::expect_all_returned(*a);
 }
 
 TEST(SlabStress, EveryThreadFreesItsNeighboursObjects) {
@@ -116,7 +110,7 @@ TEST(SlabStress, EveryThreadFreesItsNeighboursObjects) {
   for (auto& th : ts) th.join();
   EXPECT_EQ(bad.load(), 0u);
   a->kmem_cache_destroy(c);
-  expect_all_returned(*a);
+  test::expect_all_returned(*a);
 }
 
 TEST(SlabStress, ThreadChurn) {
@@ -146,5 +140,5 @@ TEST(SlabStress, ThreadChurn) {
     for (auto& th : ts) th.join();
   }
   EXPECT_EQ(bad.load(), 0u);
-  expect_all_returned(*a);
+  test::expect_all_returned(*a);
 }

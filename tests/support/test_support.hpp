@@ -76,4 +76,13 @@ inline void expect_fully_coalesced(const Arena& a) {
   }
 }
 
+// Everything freed, flushed and shrunk: the arena is whole max-order blocks again (the calling
+// thread's magazines and page cache are emptied; other threads must have exited).
+inline void expect_all_returned(Arena& a) {
+  a.shrink();
+  a.drain_thread_cache();
+  a.validate();
+  expect_fully_coalesced(a);
+}
+
 }  // namespace memdesc::test

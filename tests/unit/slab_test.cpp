@@ -16,13 +16,6 @@ namespace {
 
 std::unique_ptr<Arena> arena64() { return test::make_arena(std::size_t{64} << 20); }
 
-// Everything freed, flushed and shrunk: the arena is whole max-order blocks again.
-void expect_all_returned(Arena& a) {
-  a.shrink();
-  a.drain_thread_cache();
-  a.validate();
-  test::expect_fully_coalesced(a);
-}
 
 }  // namespace
 
@@ -44,7 +37,7 @@ TEST(Kmalloc, SizeClasses) {
     std::memset(p, 0xA5, size);
     a->kfree(p);
   }
-  expect_all_returned(*a);
+  test::expect_all_returned(*a);
 }
 
 TEST(Kmalloc, LargeGoesToTheBuddyWithTheOrderInTheWord) {
@@ -57,7 +50,7 @@ TEST(Kmalloc, LargeGoesToTheBuddyWithTheOrderInTheWord) {
   a->kfree(p);
   EXPECT_EQ(a->kmalloc(std::size_t{8} << 20), nullptr);  // above the largest block (4 MiB)
   EXPECT_EQ(last_error().code, Errc::out_of_memory);
-  expect_all_returned(*a);
+  test::expect_all_returned(*a);
 }
 
 TEST(Kmalloc, ZeroSizeAndNull) {
@@ -82,7 +75,7 @@ TEST(Kmalloc, KzallocIsZeroEvenOnReuse) {
     }
     for (auto* p : v) a->kfree(p);
   }
-  expect_all_returned(*a);
+  test::expect_all_returned(*a);
 }
 
 TEST(Kmalloc, KcallocChecksOverflow) {
@@ -110,7 +103,7 @@ TEST(Kmalloc, KreallocKeepsContents) {
   void* n = a->krealloc(nullptr, 10);
   EXPECT_EQ(a->ksize(n), 16u);
   a->kfree(n);
-  expect_all_returned(*a);
+  test::expect_all_returned(*a);
 }
 
 namespace {
@@ -146,7 +139,7 @@ TEST(KmemCache, CtorRunsOncePerSlotAndStateSurvivesFree) {
   EXPECT_EQ(g_ctor_calls.load(), after_first);  // reused objects are not constructed again
   for (void* p : v) a->kmem_cache_free(c, p);
   a->kmem_cache_destroy(c);
-  expect_all_returned(*a);
+  test::expect_all_returned(*a);
 }
 
 TEST(KmemCache, AlignmentAndBadArguments) {
@@ -168,7 +161,7 @@ TEST(KmemCache, AlignmentAndBadArguments) {
   EXPECT_FALSE(a->kmem_cache_create("align", 64, 48).ok());
   EXPECT_FALSE(a->kmem_cache_create("poison-rcu", 64, 0, SLAB_POISON | SLAB_TYPESAFE_BY_RCU).ok());
   EXPECT_FALSE(a->kmem_cache_create("freeptr", 64, 0, SLAB_TYPESAFE_BY_RCU, nullptr, 62).ok());
-  expect_all_returned(*a);
+  test::expect_all_returned(*a);
 }
 
 TEST(KmemCache, BulkAllocAllOrNothing) {
@@ -182,7 +175,7 @@ TEST(KmemCache, BulkAllocAllOrNothing) {
   std::vector<void*> big(100000);
   EXPECT_EQ(a->kmem_cache_alloc_bulk(c, big.size(), big.data()), 0u);  // too many: none kept
   a->kmem_cache_destroy(c);  // would report a leak if the failed bulk kept any
-  expect_all_returned(*a);
+  test::expect_all_returned(*a);
 }
 
 TEST(KmemCache, ShrinkGivesEmptySlabsBack) {
@@ -201,7 +194,7 @@ TEST(KmemCache, ShrinkGivesEmptySlabsBack) {
     }
   }
   a->kmem_cache_destroy(c);
-  expect_all_returned(*a);
+  test::expect_all_returned(*a);
 }
 
 TEST(KmemCache, SlabinfoCounts) {
@@ -223,7 +216,7 @@ TEST(KmemCache, SlabinfoCounts) {
   EXPECT_GT(a->info().metadata.descriptors, 0u);  // the descriptor cache's pages are counted
   for (void* p : v) a->kmem_cache_free(c, p);
   a->kmem_cache_destroy(c);
-  expect_all_returned(*a);
+  test::expect_all_returned(*a);
 }
 
 TEST(KmemCache, FreesFromAnotherThreadAndThreadExit) {
@@ -234,7 +227,7 @@ TEST(KmemCache, FreesFromAnotherThreadAndThreadExit) {
     for (void* p : v) a->kfree(p);  // into that thread's magazines; flushed at its exit
   });
   t.join();
-  expect_all_returned(*a);
+  test::expect_all_returned(*a);
 }
 
 TEST(KmemCache, TypesafeByRcuPagesOutliveReaders) {  // SLAB-RCU
@@ -269,7 +262,7 @@ TEST(KmemCache, TypesafeByRcuPagesOutliveReaders) {  // SLAB-RCU
   EXPECT_EQ(bad.load(), 0u);
   EXPECT_GT(checks.load(), 0u);
   a->kmem_cache_destroy(c);
-  expect_all_returned(*a);
+  test::expect_all_returned(*a);
 }
 
 TEST(KmemCache, ManyCachesAndIdsAreReused) {
@@ -284,5 +277,5 @@ TEST(KmemCache, ManyCachesAndIdsAreReused) {
     }
     for (KmemCache* c : cs) a->kmem_cache_destroy(c);
   }
-  expect_all_returned(*a);
+  test::expect_all_returned(*a);
 }
