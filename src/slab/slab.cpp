@@ -121,10 +121,12 @@ Result<KmemCache*> SlabAllocator::cache_init(std::unique_ptr<KmemCache> c, const
   c->order = static_cast<std::uint8_t>(best);
   std::size_t n = std::min<std::size_t>((kPageSize << best) / c->stride, 65535);
   c->objects = static_cast<std::uint16_t>(n);
-  // A magazine holds about 32 KiB of objects, 16..64 of them: enough to amortise the cache
-  // lock even for 4 KiB objects, small enough that a thread's magazines are a few KiB of
+  // A magazine holds about 32 KiB of objects, 16..64 of them (down to 2 for objects above
+  // 8 KiB, so a thread cannot hoard megabytes of a big-object cache): enough to amortise the
+  // cache lock even for 4 KiB objects, small enough that a thread's magazines are a few KiB of
   // metadata.
-  c->mag_cap = static_cast<std::uint32_t>(std::clamp<std::size_t>(32768 / c->stride, 16, 64));
+  const std::size_t min_cap = c->stride <= kKmallocMaxCacheSize ? 16 : 2;
+  c->mag_cap = static_cast<std::uint32_t>(std::clamp<std::size_t>(32768 / c->stride, min_cap, 64));
   c->batch = std::max<std::uint32_t>(1, c->mag_cap / 2);
   c->depot_max = static_cast<std::uint32_t>(
       std::clamp<std::size_t>(kDepotBytes / (std::size_t{c->mag_cap} * c->stride), 1, kDepotMax));

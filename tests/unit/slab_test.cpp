@@ -164,6 +164,29 @@ TEST(KmemCache, AlignmentAndBadArguments) {
   test::expect_all_returned(*a);
 }
 
+TEST(KmemCache, BigObjects) {  // objects above 8 KiB: multi-page slabs, small magazines
+  auto a = arena64();
+  auto r = a->kmem_cache_create("big", 100000);
+  ASSERT_TRUE(r.ok()) << describe(r.error());
+  std::vector<void*> v;
+  for (int i = 0; i < 20; ++i) {
+    void* p = a->kmem_cache_alloc(r.value());
+    ASSERT_NE(p, nullptr);
+    test::fill(p, 100000 & ~7, static_cast<std::uint64_t>(i));
+    v.push_back(p);
+  }
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(test::check(v[i], 100000 & ~7, static_cast<std::uint64_t>(i)), SIZE_MAX);
+  for (const auto& s : a->slabinfo()) {
+    if (s.name == "big") {
+      EXPECT_GE(s.objs_per_slab, 2u);
+      EXPECT_GE(s.pages_per_slab * 4096u, 2u * 100000u);
+    }
+  }
+  for (void* p : v) a->kmem_cache_free(r.value(), p);
+  a->kmem_cache_destroy(r.value());
+  test::expect_all_returned(*a);
+}
+
 TEST(KmemCache, BulkAllocAllOrNothing) {
   auto a = test::make_arena(std::size_t{4} << 20, 4, 0);  // small: bulk can run out
   auto c = a->kmem_cache_create("bulk", 1000).value();
