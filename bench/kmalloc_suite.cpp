@@ -162,53 +162,53 @@ std::size_t skewed_size(Rng& rng) {
   return 8192 + rng.next() % 57344;              // 0.5 %: large, up to 64 KiB
 }
 
+// Runs body(thread index) on `threads` threads at once; ns per operation over all of them.
+template <class Body>
+double threaded(unsigned threads, std::size_t ops_per_thread, Body body) {
+  auto t0 = Clock::now();
+  std::vector<std::thread> ts;
+  for (unsigned t = 0; t < threads; ++t) ts.emplace_back(body, t);
+  for (auto& th : ts) th.join();
+  return ns_per_op(t0, ops_per_thread * threads);
+}
+
 template <class A>
 double alloc_test(const A& a, std::size_t steps) {
   constexpr unsigned kThreads = 2;
   constexpr std::size_t kLive = 5000;
-  auto t0 = Clock::now();
-  std::vector<std::thread> ts;
-  for (unsigned t = 0; t < kThreads; ++t)
-    ts.emplace_back([&, t] {
-      Rng rng{t + 99};
-      std::vector<void*> live(kLive);
-      for (auto& p : live) {
-        std::size_t n = skewed_size(rng);
-        p = a.alloc(n);
-        std::memset(p, 0x5a, n);
-      }
-      for (std::size_t i = 0; i < steps; ++i) {
-        std::size_t k = rng.next() % kLive, n = skewed_size(rng);
-        a.free(live[k]);
-        live[k] = a.alloc(n);
-        std::memset(live[k], 0x5a, n);  // touched, so RSS is what the allocator really keeps
-      }
-      for (void* p : live) a.free(p);
-    });
-  for (auto& th : ts) th.join();
-  return ns_per_op(t0, steps * kThreads);
+  return threaded(kThreads, steps, [&](unsigned t) {
+    Rng rng{t + 99};
+    std::vector<void*> live(kLive);
+    for (auto& p : live) {
+      std::size_t n = skewed_size(rng);
+      p = a.alloc(n);
+      std::memset(p, 0x5a, n);
+    }
+    for (std::size_t i = 0; i < steps; ++i) {
+      std::size_t k = rng.next() % kLive, n = skewed_size(rng);
+      a.free(live[k]);
+      live[k] = a.alloc(n);
+      std::memset(live[k], 0x5a, n);  // touched, so RSS is what the allocator really keeps
+    }
+    for (void* p : live) a.free(p);
+  });
 }
 
 template <class A>
 double glibc_thread(const A& a, std::size_t steps) {
   constexpr unsigned kThreads = 2;
   constexpr std::size_t kSlots = 4096;
-  auto t0 = Clock::now();
-  std::vector<std::thread> ts;
-  for (unsigned t = 0; t < kThreads; ++t)
-    ts.emplace_back([&, t] {
-      Rng rng{t + 7};
-      std::vector<void*> slots(kSlots, nullptr);
-      for (std::size_t i = 0; i < steps; ++i) {
-        std::size_t k = rng.next() % kSlots;
-        if (slots[k]) a.free(slots[k]);
-        slots[k] = a.alloc(8 + rng.next() % 4089);
-      }
-      for (void* p : slots)
-        if (p) a.free(p);
-    });
-  for (auto& th : ts) th.join();
-  return ns_per_op(t0, steps * kThreads);
+  return threaded(kThreads, steps, [&](unsigned t) {
+    Rng rng{t + 7};
+    std::vector<void*> slots(kSlots, nullptr);
+    for (std::size_t i = 0; i < steps; ++i) {
+      std::size_t k = rng.next() % kSlots;
+      if (slots[k]) a.free(slots[k]);
+      slots[k] = a.alloc(8 + rng.next() % 4089);
+    }
+    for (void* p : slots)
+      if (p) a.free(p);
+  });
 }
 
 // Runs f in a forked child; returns {ns per op, peak RSS growth in bytes}. The child has only

@@ -59,7 +59,6 @@ class Suite {
 
   void note_missing(const std::string& what) { missing_.push_back(what); }
   void set_extra(const std::string& key, nlohmann::json v) { extra_[key] = std::move(v); }
-  const SuiteOptions& options() const { return o_; }
 
   nlohmann::json to_json() const;
   void print_table(std::FILE* out) const;

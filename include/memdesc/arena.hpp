@@ -118,7 +118,6 @@ class Arena {
   unsigned max_order() const;
 
   page::PageAllocator& page_allocator() const { return *pages_; }  // for the layers above
-  slab::SlabAllocator& slab_allocator() const { return *slab_; }
 
  private:
   Arena() = default;

@@ -7,20 +7,22 @@
 //
 // Allocation code overview:
 //   cache_alloc(c)   FAST: TLS slot → this thread's magazine for c.id → pop; clear the canary.
-//                    Cost: one TLS load, ~6 loads/stores, no lock, no atomic RMW.
-//     alloc_slow:    attach the thread context; refill the magazine with `batch` objects under
-//                    c.lock from partial slabs (freelist, then never-used slots); with no
-//                    partial slab, leave the lock, make a slab (pages, then descriptor, then
-//                    page words: SLAB-BOOT), and retry.
-//   cache_free(c,p)  FAST: p in the arena, word is Slab with aux == c.id, p on a slot boundary
-//                    (Lemire divisibility test), canary not already set (cheap double-free
-//                    check); push to this thread's magazine — from any thread, lock-free.
-//     free_slow:     full magazine: flush `batch` objects to their slabs under c.lock (a full
-//                    slab becomes partial; an empty one is kept up to kMinEmpty, else
-//                    discarded after the lock is released, after a grace period for
-//                    TYPESAFE_BY_RCU caches).
-//   kfree(p)         the page word's tag decides: Slab → cache_free of caches_[aux];
+//                    Cost: one TLS load, ~6 loads/stores, no lock, no atomic RMW, no call.
+//   kmalloc(size)    FAST: the same with the class index as the id: no KmemCache load.
+//     alloc_slow:    attach the thread context; take a full magazine from c's depot; else
+//                    refill `batch` objects under c.lock from partial slabs (freelist, then
+//                    never-used slots); with no partial slab, leave the lock, make a slab
+//                    (pages, then descriptor, then page words: SLAB-BOOT), and retry.
+//   cache_free(c,p)  FAST: p in the arena, word is Slab with aux == c.id, then free_object.
+//   kfree(p)         FAST: the page word's tag decides: Slab → free_object(aux);
 //                    Misc(kmalloc_large) → the block goes back to the buddy; else a report.
+//   free_object(id)  reads only fast_[id]: p on a slot boundary (Lemire divisibility test),
+//                    canary not already set (cheap double-free check); push to this thread's
+//                    magazine — from any thread, lock-free.
+//     free_slow:     full magazine: leave it whole in c's depot; else flush `batch` objects to
+//                    their slabs under c.lock (a full slab becomes partial; an empty one is kept
+//                    up to kMinEmpty, else discarded after the lock is released, after a grace
+//                    period for TYPESAFE_BY_RCU caches).
 //
 // Invariants (validate() checks them; docs/INVARIANTS.md):
 //   SLAB-COUNT   per slab: inuse + |freelist| + (objects - bump) == objects.
@@ -248,10 +250,6 @@ class SlabAllocator {
   static unsigned kmalloc_index(std::size_t size) {  // size in [1, 8192]: the class's cache id
     return size <= 192 ? kSmallIndex[(size - 1) / 8] : 64u - static_cast<unsigned>(__builtin_clzll(size - 1));
   }
-  KmemCache* kmalloc_cache(std::size_t size) const { return caches_[kmalloc_index(size)].load(std::memory_order_relaxed); }
-  KmemCache* cache_by_id(unsigned id) const { return caches_[id].load(std::memory_order_acquire); }
-  KmemCache* descriptor_cache() const { return desc_cache_; }
-  page::PageAllocator& pages() const { return *pa_; }
 
   // Thread-context life cycle, called by the page layer's registry (page/page_cache.hpp).
   static void ctx_thread_exit(void* ctx);
