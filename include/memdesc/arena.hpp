@@ -13,6 +13,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memdesc/constants.hpp>
+#include <memdesc/folio.hpp>
+#include <memdesc/frag.hpp>
 #include <memdesc/gfp.hpp>
 #include <memdesc/slab.hpp>
 #include <memdesc/word.hpp>
@@ -26,6 +28,8 @@ namespace memdesc {
 namespace core { class Memmap; }
 namespace page { class PageAllocator; }
 namespace slab { class SlabAllocator; }
+namespace folio { class FolioAllocator; }
+namespace frag { class FragAllocator; }
 
 struct ArenaConfig {
   std::size_t size = std::size_t{1} << 30;  // bytes; rounded up to the largest block
@@ -58,6 +62,9 @@ struct ArenaInfo {
   std::size_t word_array_resident_bytes = 0;
   std::uint64_t free_pages = 0;    // in the buddy
   std::uint64_t cached_pages = 0;  // in per-thread caches (free, not yet returned to the buddy)
+  std::uint64_t folios = 0;        // live folio descriptors (order 0 and large)
+  std::uint64_t folio_descriptor_bytes = 0;  // their bytes (64 per order-0 folio, 96 per large one)
+  std::uint64_t frag_blocks = 0;   // live page_frag descriptors
   ZoneInfo zones[2];
 };
 
@@ -108,6 +115,27 @@ class Arena {
   // magazines and waiting for RCU-deferred frees). Returns the pages given back.
   std::size_t shrink();
 
+  // Folios (memdesc/folio.hpp). folio_alloc: descriptor, then pages whose words all name it,
+  // then publication with refcount 1; null + last_error() on failure, nothing left behind.
+  // folio_put drops a reference; the last one frees pages and descriptor.
+  Folio* folio_alloc(unsigned order, unsigned gfp = GFP_NONE, FolioKind kind = FolioKind::Anon);
+  void folio_put(Folio* f);
+  void* folio_address(const Folio* f) const;
+  // The folio a page belongs to, from any of its pages; null for any page that is not a
+  // folio's (and for addresses outside the arena). No reference is taken: the caller must
+  // know the folio stays (it holds a reference).
+  Folio* page_folio(const void* addr) const;
+  Folio* pfn_folio(std::uint64_t pfn) const;  // pfn < pages()
+  // Lockless lookup (the RCU protocol): the folio covering the page, with a reference the
+  // caller puts, or null. Safe against concurrent frees and reuse.
+  Folio* folio_lookup(const void* addr) const;
+  Folio* folio_lookup_pfn(std::uint64_t pfn) const;
+
+  // Page fragments (memdesc/frag.hpp). Each PageFragCache belongs to one user at a time;
+  // page_frag_free works from any thread.
+  PageFragCache page_frag_cache(FragBlock kind = FragBlock::Frag);
+  void page_frag_free(const void* addr);
+
   // Maintenance.
   void drain_thread_cache();                             // calling thread's magazines and page cache → slabs, buddy
   Result<std::size_t> purge(unsigned min_order = 0);     // free memory back to the OS; bytes purged
@@ -123,7 +151,9 @@ class Arena {
   Arena() = default;
   std::unique_ptr<core::Memmap> mm_;
   std::unique_ptr<page::PageAllocator> pages_;
-  std::unique_ptr<slab::SlabAllocator> slab_;  // destroyed first
+  std::unique_ptr<slab::SlabAllocator> slab_;
+  std::unique_ptr<folio::FolioAllocator> folios_;  // destroyed before slab_
+  std::unique_ptr<frag::FragAllocator> frags_;     // destroyed first
   double init_seconds_ = 0;
 };
 

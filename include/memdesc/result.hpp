@@ -13,6 +13,7 @@ enum class Errc : std::uint8_t {
   out_of_memory,   // no free block of the requested order in any allowed zone
   invalid_config,  // an ArenaConfig value is out of range
   os_error,        // a system call failed; Error::os_errno says which error
+  invalid_request, // a request no state of the allocator could serve (e.g. a fragment larger than a block)
 };
 
 const char* errc_name(Errc e);

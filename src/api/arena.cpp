@@ -7,6 +7,8 @@
 #include "core/memmap.hpp"
 #include "page/page_alloc.hpp"
 #include "platform/os.hpp"
+#include "folio/folio_alloc.hpp"
+#include "frag/frag_alloc.hpp"
 #include "slab/slab.hpp"
 
 namespace memdesc {
@@ -30,15 +32,24 @@ Result<std::unique_ptr<Arena>> Arena::create(const ArenaConfig& cfg) {
   auto sa = slab::SlabAllocator::create(*pa.value());
   if (!sa.ok()) return sa.error();
 
+  auto fa = folio::FolioAllocator::create(*sa.value(), *pa.value());
+  if (!fa.ok()) return fa.error();
+  auto fr = frag::FragAllocator::create(*sa.value(), *pa.value(), *fa.value());
+  if (!fr.ok()) return fr.error();
+
   std::unique_ptr<Arena> a(new Arena());
   a->mm_ = std::move(mm.value());
   a->pages_ = std::move(pa.value());
   a->slab_ = std::move(sa.value());
+  a->folios_ = std::move(fa.value());
+  a->frags_ = std::move(fr.value());
   a->init_seconds_ = static_cast<double>(platform::now_ns() - t0) / 1e9;
   return a;
 }
 
 Arena::~Arena() {
+  frags_.reset();   // users of the slab and page layers first
+  folios_.reset();
   slab_.reset();   // before the page allocator it takes slabs from
   pages_.reset();  // before the memmap it points into
   mm_.reset();
@@ -112,7 +123,26 @@ Result<std::size_t> Arena::purge(unsigned min_order) { return pages_->purge(min_
 void Arena::validate() const {
   pages_->validate();
   slab_->validate();
+  folios_->validate();
+  frags_->validate();
 }
+
+Folio* Arena::folio_alloc(unsigned order, unsigned gfp, FolioKind kind) { return folios_->alloc(order, gfp, kind); }
+void Arena::folio_put(Folio* f) { folios_->put(f); }
+void* Arena::folio_address(const Folio* f) const { return folios_->address(f); }
+Folio* Arena::page_folio(const void* addr) const { return mm_->contains(addr) ? folios_->page_folio(mm_->pfn(addr)) : nullptr; }
+Folio* Arena::pfn_folio(std::uint64_t pfn) const {
+  if (pfn >= mm_->pages()) report_bad_argument("pfn_folio", "pfn beyond the end of the arena");
+  return folios_->page_folio(pfn);
+}
+Folio* Arena::folio_lookup(const void* addr) const { return mm_->contains(addr) ? folios_->lookup(mm_->pfn(addr)) : nullptr; }
+Folio* Arena::folio_lookup_pfn(std::uint64_t pfn) const {
+  if (pfn >= mm_->pages()) report_bad_argument("folio_lookup_pfn", "pfn beyond the end of the arena");
+  return folios_->lookup(pfn);
+}
+
+PageFragCache Arena::page_frag_cache(FragBlock kind) { return frags_->make_cache(kind); }
+void Arena::page_frag_free(const void* addr) { frags_->free(addr); }
 
 ArenaInfo Arena::info() const {
   ArenaInfo i;
@@ -130,6 +160,9 @@ ArenaInfo Arena::info() const {
   i.rss_bytes = platform::rss_bytes();
   i.word_array_resident_bytes = mm_->word_array_resident_bytes();
   i.cached_pages = pages_->cached_pages();
+  i.folios = folios_->live_small() + folios_->live_large();
+  i.folio_descriptor_bytes = folios_->live_small() * sizeof(Folio) + folios_->live_large() * sizeof(LargeFolio);
+  i.frag_blocks = frags_->live_blocks();
   for (unsigned z = 0; z < core::kNrZones; ++z) {
     auto s = pages_->zone_snapshot(static_cast<core::ZoneId>(z));
     ZoneInfo& zi = i.zones[z];

@@ -35,6 +35,10 @@ void report_double_free(const char* op, const void* addr, std::uint64_t pfn, con
       static_cast<unsigned long long>(pfn), word);
 }
 
+void report_bad_descriptor(const char* op, const void* desc, const char* type, const char* why) {
+  die("bad descriptor", "%s(%s %p): %s", op, type, desc, why);
+}
+
 void report_foreign_pointer(const char* op, const void* addr, const void* lo, const void* hi) {
   die("invalid pointer", "%s(%p): address is outside the arena [%p, %p)", op, addr, lo, hi);
 }

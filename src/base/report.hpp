@@ -22,6 +22,9 @@ namespace memdesc {
 // An object operation on a slab object that is wrong: `why` says how (wrong cache, not at an
 // object's start, freed twice, never allocated, red zone or poison overwritten).
 [[noreturn]] void report_bad_object(const char* op, const void* addr, const char* cache, const char* why);
+// An operation on a descriptor (folio, page_frag block, ...) in a state that forbids it: `why`
+// says which (a reference dropped below zero, freed while locked, unlock of an unlocked lock).
+[[noreturn]] void report_bad_descriptor(const char* op, const void* desc, const char* type, const char* why);
 // A cache destroyed while objects are still allocated.
 [[noreturn]] void report_cache_leak(const char* cache, unsigned long long objects);
 // A documented invariant does not hold. `id` is its name (e.g. "BUDDY-ALIGN").

@@ -12,6 +12,7 @@ const char* errc_name(Errc e) {
     case Errc::out_of_memory: return "out of memory";
     case Errc::invalid_config: return "invalid configuration";
     case Errc::os_error: return "system call failed";
+    case Errc::invalid_request: return "invalid request";
   }
   return "?";
 }

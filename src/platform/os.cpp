@@ -4,7 +4,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <vector>
 
@@ -85,6 +87,17 @@ std::uint64_t now_ns() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+static_assert(sizeof(std::atomic<std::uint32_t>) == 4, "futex words are plain 32-bit integers");
+
+void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected) {
+  // EINTR, EAGAIN (the word changed) and spurious wake-ups all mean "look again".
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
+}
+
+void futex_wake(std::atomic<std::uint32_t>* word, int n) {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAKE_PRIVATE, n, nullptr, nullptr, 0);
 }
 
 }  // namespace memdesc::platform

@@ -8,8 +8,10 @@
 //   purge    — give the physical memory of a committed range back to the OS: RSS falls and the
 //              range reads as zero afterwards. The range stays committed.
 //   release  — return the address space.
-// Nothing above this layer calls mmap, mprotect, madvise or munmap.
+//   futex    — sleep until a 32-bit word changes / wake sleepers on it (process-private).
+// Nothing above this layer calls mmap, mprotect, madvise, munmap or futex.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -29,5 +31,10 @@ std::size_t os_page_size();
 std::size_t rss_bytes();                                 // resident set of the whole process
 std::size_t resident_bytes(const void* p, std::size_t size);  // resident part of one range (mincore)
 std::uint64_t now_ns();                                  // monotonic clock
+
+// Sleeps while *word == expected (returns at once if it differs; may return spuriously: the
+// caller re-checks in a loop). futex_wake wakes up to n sleepers on word.
+void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected);
+void futex_wake(std::atomic<std::uint32_t>* word, int n);
 
 }  // namespace memdesc::platform

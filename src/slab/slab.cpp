@@ -104,6 +104,7 @@ Result<KmemCache*> SlabAllocator::cache_init(std::unique_ptr<KmemCache> c, const
   c->poison = kChecked && (a.flags & SLAB_POISON);
   c->div_magic = ~std::uint64_t{0} / c->stride + 1;
   c->self = (id == 0) ? 1 : 0;
+  c->descriptor = a.descriptor || id == 0;
 
   // Slab size: the smallest order (<= 3) that holds 16 objects with at most 1/16 waste, else
   // order 3; then at least 2 objects where the arena's largest block allows, at least 1.
@@ -415,7 +416,7 @@ Slab* SlabAllocator::new_slab(KmemCache* c) {
   s->list = SlabList::None;
   // Publish: the release stores make the initialised descriptor visible with the word.
   mm_->set_words(pfn, std::uint64_t{1} << c->order, MemdescWord::describe(MemdescType::Slab, s, c->order, c->id));
-  if (c == desc_cache_) mm_->metadata().descriptors.fetch_add(kPageSize << c->order, std::memory_order_relaxed);
+  if (c->descriptor) mm_->metadata().descriptors.fetch_add(kPageSize << c->order, std::memory_order_relaxed);
   return s;
 }
 
@@ -428,10 +429,8 @@ void SlabAllocator::free_slab_now(KmemCache* c, Slab* s) {
   // straight to the buddy: a discarded slab is memory the cache did not need, and parking it in
   // this thread's page cache would only hoard it there.
   pa_->free_direct(mem, w, "slab discard");
-  if (c->self) {
-    mm_->metadata().descriptors.fetch_sub(kPageSize << c->order, std::memory_order_relaxed);
-    return;
-  }
+  if (c->descriptor) mm_->metadata().descriptors.fetch_sub(kPageSize << c->order, std::memory_order_relaxed);
+  if (c->self) return;
   if (rcu_thread) free_to_slab(desc_cache_, s);  // the RCU thread keeps no magazines
   else cache_free(desc_cache_, s);
 }

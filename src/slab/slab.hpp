@@ -121,6 +121,7 @@ class KmemCache {
   std::uint8_t self = 0;          // 1 for the descriptor cache: object 0 is the slab's own descriptor
   bool canary = false;            // plain caches: a freed object's first word holds canary(p)
   bool poison = false;            // checked builds with SLAB_POISON
+  bool descriptor = false;        // holds memdescs: its pages count as descriptor metadata
   std::uint32_t mag_cap = 0, batch = 0;
   std::uint32_t depot_max = 0;  // full magazines the depot may hold (kDepotMax, kDepotBytes)
   unsigned flags = 0;
@@ -163,6 +164,7 @@ struct SlabCreate {
   unsigned flags = SLAB_NONE;
   void (*ctor)(void*) = nullptr;
   std::size_t freeptr_offset = ~std::size_t{0};  // a 4-byte field free slots may reuse
+  bool descriptor = false;  // a memdesc cache (folio, frag, ...): pages count as descriptor metadata
 };
 
 class SlabAllocator {

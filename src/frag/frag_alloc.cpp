@@ -1,0 +1,218 @@
+// frag/frag_alloc.cpp — see frag_alloc.hpp.
+#include "frag/frag_alloc.hpp"
+
+#include <algorithm>
+
+#include "base/report.hpp"
+
+namespace memdesc {
+
+// ---- PageFragCache's out-of-line parts (memdesc/frag.hpp) ----------------------------------
+
+void* PageFragCache::alloc_slow(std::size_t size, std::size_t align) {
+  if (!owner_) report_bad_argument("page_frag_alloc", "the cache does not belong to an arena (default-constructed or moved from)");
+  return owner_->alloc_slow(*this, size, align);
+}
+
+void PageFragCache::drain() {
+  if (owner_ && va_) owner_->drain(*this);
+}
+
+namespace frag {
+namespace {
+
+MemdescWord frag_word(const PageFrag* d, unsigned order) { return MemdescWord::describe(MemdescType::Frag, d, order); }
+
+}  // namespace
+
+Result<std::unique_ptr<FragAllocator>> FragAllocator::create(slab::SlabAllocator& sa, page::PageAllocator& pa,
+                                                             folio::FolioAllocator& fa) {
+  std::unique_ptr<FragAllocator> f(new FragAllocator());
+  f->sa_ = &sa;
+  f->pa_ = &pa;
+  f->fa_ = &fa;
+  f->mm_ = &pa.memmap();
+  f->base_ = f->mm_->base();
+  f->bytes_ = f->mm_->bytes();
+  f->words_ = &f->mm_->word_slot(0);
+  slab::SlabCreate d{"page_frag", sizeof(PageFrag), alignof(PageFrag), SLAB_TYPESAFE_BY_RCU, nullptr,
+                     offsetof(PageFrag, free_link), /*descriptor=*/true};
+  auto c = sa.cache_create(d);
+  if (!c.ok()) return c.error();
+  f->cache_ = c.value();
+  return f;
+}
+
+std::atomic<std::int32_t>& FragAllocator::refcount_of(const PageFragCache& c) const {
+  if (c.kind_ == FragBlock::Folio) return static_cast<Folio*>(c.desc_)->refcount;
+  return static_cast<PageFrag*>(c.desc_)->refcount;
+}
+
+void FragAllocator::release_block(FragBlock kind, void* desc) {
+  if (kind == FragBlock::Folio) {
+    fa_->put(static_cast<Folio*>(desc));  // the folio's own last-put path
+    return;
+  }
+  auto* d = static_cast<PageFrag*>(desc);
+  // Pages first (their words stop naming d), then the descriptor.
+  pa_->free(mm_->addr(d->pfn), frag_word(d, d->order), "page_frag_free");
+  live_.fetch_sub(1, std::memory_order_relaxed);
+  sa_->cache_free(cache_, d);
+}
+
+bool FragAllocator::refill(PageFragCache& c, unsigned min_order) {
+  const unsigned top = std::min(kFragMaxOrder, mm_->max_order());
+  if (c.kind_ == FragBlock::Folio) {
+    for (unsigned order = top;; order = min_order) {
+      if (Folio* f = fa_->alloc(order, GFP_NONE, FolioKind::Anon)) {
+        f->refcount.fetch_add(kFragBias - 1, std::memory_order_relaxed);  // an add: lookups may hold refs
+        c.desc_ = f;
+        c.va_ = reinterpret_cast<std::uintptr_t>(fa_->address(f));
+        c.size_ = static_cast<std::uint32_t>(kPageSize << order);
+        break;
+      }
+      if (order == min_order) return false;
+    }
+  } else {
+    // Descriptor first: the page words point at it from the moment the pages are ours.
+    auto* d = static_cast<PageFrag*>(sa_->alloc_descriptor(cache_));
+    if (!d) return false;
+    for (unsigned order = top;; order = min_order) {
+      if (void* mem = pa_->alloc(order, GFP_NONE, frag_word(d, order))) {
+        d->pfn = static_cast<std::uint32_t>(mm_->pfn(mem));
+        d->order = static_cast<std::uint8_t>(order);
+        d->refcount.store(kFragBias, std::memory_order_relaxed);  // nobody else can see d yet
+        live_.fetch_add(1, std::memory_order_relaxed);
+        c.desc_ = d;
+        c.va_ = reinterpret_cast<std::uintptr_t>(mem);
+        c.size_ = static_cast<std::uint32_t>(kPageSize << order);
+        break;
+      }
+      if (order == min_order) {
+        sa_->cache_free(cache_, d);  // unwind
+        return false;
+      }
+    }
+  }
+  c.offset_ = 0;
+  c.bias_ = kFragBias;
+  return true;
+}
+
+bool FragAllocator::retire(PageFragCache& c) {
+  std::atomic<std::int32_t>& ref = refcount_of(c);
+  // FRAG-BIAS: keep one reference while looking, so the block cannot be freed under us.
+  if (ref.fetch_sub(c.bias_ - 1, std::memory_order_acq_rel) == c.bias_) {
+    // Only our reference is left: every fragment came back. Reuse the block in place.
+    ref.fetch_add(kFragBias - 1, std::memory_order_relaxed);
+    c.bias_ = kFragBias;
+    c.offset_ = 0;
+    return true;
+  }
+  // Fragments are still out: they own the block now; the last page_frag_free frees it.
+  if (c.kind_ == FragBlock::Folio) fa_->put(static_cast<Folio*>(c.desc_));
+  else if (ref.fetch_sub(1, std::memory_order_acq_rel) == 1) release_block(c.kind_, c.desc_);
+  c.va_ = 0;
+  c.size_ = c.offset_ = 0;
+  c.bias_ = 0;
+  c.desc_ = nullptr;
+  return false;
+}
+
+void FragAllocator::drain(PageFragCache& c) {
+  std::atomic<std::int32_t>& ref = refcount_of(c);
+  if (c.kind_ == FragBlock::Folio) {
+    ref.fetch_sub(c.bias_ - 1, std::memory_order_acq_rel);
+    fa_->put(static_cast<Folio*>(c.desc_));
+  } else if (ref.fetch_sub(c.bias_, std::memory_order_acq_rel) == c.bias_) {
+    release_block(c.kind_, c.desc_);
+  }
+  c.va_ = 0;
+  c.size_ = c.offset_ = 0;
+  c.bias_ = 0;
+  c.desc_ = nullptr;
+}
+
+void* FragAllocator::alloc_slow(PageFragCache& c, std::size_t size, std::size_t align) {
+  if (align == 0 || (align & (align - 1)) || align > kPageSize)
+    report_bad_argument("page_frag_alloc", "alignment must be a power of two no larger than 4096");
+  const unsigned top = std::min(kFragMaxOrder, mm_->max_order());
+  if (size == 0 || size > (kPageSize << top)) {
+    page::tls_last_error = Error{Errc::invalid_request, 0, "page_frag_alloc: a fragment is 1 B .. one block (32 KiB)"};
+    return nullptr;
+  }
+  if (c.va_ && size > c.size_) {
+    // The current block is an order-0 fallback that could never hold this. Keep it unless a
+    // full-size block can be had (a failed request must not cost the cache its block).
+    PageFragCache fresh = make_cache(c.kind_);
+    if (!refill(fresh, top)) {
+      page::tls_last_error = Error{Errc::out_of_memory, 0, "page_frag_alloc: no 32 KiB block for a fragment above 4 KiB"};
+      return nullptr;
+    }
+    c = std::move(fresh);  // gives back the old block's references, takes the new block
+    return c.alloc_align(size, align);
+  }
+  // The block is used up for this request: reuse it in place if every fragment came back
+  // (then it holds the request: size <= its size, and offset 0 meets any alignment <= 4 KiB),
+  // else let it go and take a fresh one.
+  if (c.va_ && retire(c)) return c.alloc_align(size, align);
+  if (!refill(c, 0)) return nullptr;
+  if (size > c.size_) {  // only an order-0 block could be had; the cache keeps it
+    page::tls_last_error = Error{Errc::out_of_memory, 0, "page_frag_alloc: no 32 KiB block for a fragment above 4 KiB"};
+    return nullptr;
+  }
+  return c.alloc_align(size, align);  // the fast path now succeeds
+}
+
+// ---- free ------------------------------------------------------------------------------------
+
+void FragAllocator::free_last_slow(PageFrag* d, std::int32_t prev) {
+  if (prev <= 0) {
+    d->refcount.fetch_add(1, std::memory_order_relaxed);
+    report_bad_descriptor("page_frag_free", d, "page_frag block",
+                          "the block's refcount was already 0: a fragment freed twice");
+  }
+  release_block(FragBlock::Frag, d);
+}
+
+void FragAllocator::free_other_slow(const void* addr, MemdescWord w) {
+  if (folio::FolioAllocator::is_folio_word(w)) {
+    fa_->put(w.desc_as<Folio>());  // a folio-backed block (or any folio): one reference
+    return;
+  }
+  char found[96];
+  format_word(w, found, sizeof found);
+  if (w.is(MemdescType::Buddy)) report_double_free("page_frag_free", addr, mm_->pfn(addr), found);
+  report_wrong_type("page_frag_free", addr, "Frag(page_frag block) or a folio", found);
+}
+
+void FragAllocator::free_bad_slow(const void* addr) {
+  report_foreign_pointer("page_frag_free", addr, mm_->addr(0), reinterpret_cast<void*>(mm_->base() + mm_->bytes()));
+}
+
+void FragAllocator::validate() const {
+  for (std::uint64_t pfn = 0; pfn < mm_->pages();) {
+    MemdescWord w = mm_->word(pfn);
+    if (!w.is(MemdescType::Frag)) {
+      ++pfn;
+      continue;
+    }
+    const auto* d = w.desc_as<PageFrag>();
+    std::uint64_t n = std::uint64_t{1} << d->order;
+    if (d->pfn != pfn || d->order != w.order() || (pfn & (n - 1)) || pfn + n > mm_->pages())
+      report_invariant("FRAG-SAME", "pfn %llu: word %s but the descriptor says pfn %u order %u",
+                       static_cast<unsigned long long>(pfn), to_string(w).c_str(), d->pfn, d->order);
+    for (std::uint64_t i = 1; i < n; ++i)
+      if (mm_->word(pfn + i) != w)
+        report_invariant("FRAG-SAME", "page %llu of the block at pfn %llu has word %s",
+                         static_cast<unsigned long long>(pfn + i), static_cast<unsigned long long>(pfn),
+                         to_string(mm_->word(pfn + i)).c_str());
+    if (d->refcount.load(std::memory_order_relaxed) <= 0)
+      report_invariant("FRAG-BIAS", "block at pfn %llu has refcount %d", static_cast<unsigned long long>(pfn),
+                       d->refcount.load(std::memory_order_relaxed));
+    pfn += n;
+  }
+}
+
+}  // namespace frag
+}  // namespace memdesc

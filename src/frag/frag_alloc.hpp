@@ -1,0 +1,98 @@
+// frag/frag_alloc.hpp — the page_frag layer: block descriptors, refill, the free by address.
+//
+// Blocks: order 3 (32 KiB) first, order 0 when no order-3 block can be had. A FragBlock::Frag
+// block is described by a 16-byte PageFrag from the "page_frag" cache (typesafe by RCU, like
+// every descriptor cache) and its words are Frag(desc, order); a FragBlock::Folio block is an
+// ordinary folio, Anon(folio, order). docs/FRAG.md compares the two.
+//
+// Reference counting (FRAG-BIAS): a block the cache holds has
+//     refcount == bias + outstanding fragments (+ transient lookups, for folios),  bias >= 1,
+// so the cache's bias alone never frees it. Retiring a used-up block drops bias - 1 references
+// first: a result of 1 means nobody else holds it, and it is reused in place (refcount raised
+// back by kFragBias - 1); otherwise the cache drops its last reference and forgets the block.
+// Whoever drops the last reference (page_frag_free on any thread, or the cache) frees pages
+// then descriptor.
+//
+// Invariants (validate() checks them; docs/INVARIANTS.md lists them):
+//   FRAG-BIAS   as above; refcount > 0 for every block with Frag words.
+//   FRAG-SAME   a Frag block's 2^order words all equal Frag(desc, order); desc->pfn is the
+//               first page, aligned to 2^order.
+#pragma once
+#include <memdesc/frag.hpp>
+#include <memory>
+
+#include "core/memmap.hpp"
+#include "folio/folio_alloc.hpp"
+#include "page/page_alloc.hpp"
+#include "slab/slab.hpp"
+
+namespace memdesc::frag {
+
+struct alignas(16) PageFrag {
+  std::atomic<std::int32_t> refcount;  // FRAG-BIAS; atomic, any thread
+  std::uint32_t pfn;                   // written by the cache before the first fragment leaves
+  std::uint8_t order;                  // ditto
+  std::uint8_t reserved_[3];
+  std::uint32_t free_link;             // the slab's freelist link while the descriptor is free
+};
+static_assert(sizeof(PageFrag) == 16, "a page_frag block costs 16 bytes of descriptor");
+
+class FragAllocator {
+ public:
+  static Result<std::unique_ptr<FragAllocator>> create(slab::SlabAllocator& sa, page::PageAllocator& pa,
+                                                       folio::FolioAllocator& fa);
+
+  PageFragCache make_cache(FragBlock kind) {
+    PageFragCache c;
+    c.owner_ = this;
+    c.kind_ = kind;
+    return c;
+  }
+
+  // page_frag_free: drops the fragment's reference on its block, from any thread.
+  // Cost: a bounds check, one word load, a type test and one atomic decrement (~5 ns
+  // uncontended; the cache line is shared with other freeing threads only).
+  MEMDESC_FAST_PATH void free(const void* addr) {
+    std::uintptr_t off = reinterpret_cast<std::uintptr_t>(addr) - base_;
+    if (MEMDESC_UNLIKELY(off >= bytes_)) free_bad_slow(addr);
+    MemdescWord w = MemdescWord::from_raw(words_[off >> kPageShift].load(std::memory_order_acquire));
+    if (MEMDESC_LIKELY(w.is(MemdescType::Frag))) {
+      auto* d = w.desc_as<PageFrag>();
+      std::int32_t prev = d->refcount.fetch_sub(1, std::memory_order_acq_rel);
+      if (MEMDESC_UNLIKELY(prev <= 1)) free_last_slow(d, prev);
+      return;
+    }
+    free_other_slow(addr, w);
+  }
+
+  void* alloc_slow(PageFragCache& c, std::size_t size, std::size_t align);
+  void drain(PageFragCache& c);
+  void validate() const;  // FRAG-*; call when quiescent
+  slab::KmemCache* desc_cache() const { return cache_; }
+  std::uint64_t live_blocks() const { return live_.load(std::memory_order_relaxed); }  // Frag-described
+
+ private:
+  FragAllocator() = default;
+  // A fresh block of order 3 (or the arena's largest below that), else of min_order; false
+  // + last_error when neither can be had.
+  bool refill(PageFragCache& c, unsigned min_order);
+  bool retire(PageFragCache& c);                       // true: the block is reused in place
+  std::atomic<std::int32_t>& refcount_of(const PageFragCache& c) const;
+  void release_block(FragBlock kind, void* desc);      // the last reference is gone: free it
+  MEMDESC_SLOW_PATH void free_last_slow(PageFrag* d, std::int32_t prev);
+  MEMDESC_SLOW_PATH void free_other_slow(const void* addr, MemdescWord w);
+  [[noreturn]] MEMDESC_SLOW_PATH void free_bad_slow(const void* addr);
+
+  slab::SlabAllocator* sa_ = nullptr;
+  page::PageAllocator* pa_ = nullptr;
+  folio::FolioAllocator* fa_ = nullptr;
+  core::Memmap* mm_ = nullptr;
+  slab::KmemCache* cache_ = nullptr;  // "page_frag" descriptors
+  std::atomic<std::uint64_t> live_{0};  // blocks with a PageFrag descriptor (stats)
+  // Copies for the free fast path (immutable).
+  std::uintptr_t base_ = 0;
+  std::size_t bytes_ = 0;
+  std::atomic<std::uint64_t>* words_ = nullptr;
+};
+
+}  // namespace memdesc::frag

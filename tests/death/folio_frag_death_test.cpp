@@ -1,0 +1,113 @@
+// Death tests: misuse of folios and page fragments is a fatal report naming the operation,
+// the descriptor or address, and what is wrong.
+#include <gtest/gtest.h>
+
+#include "test_support.hpp"
+
+using namespace memdesc;
+
+class FolioFragDeath : public ::testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+TEST_F(FolioFragDeath, FolioPutOnceTooOften) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        Folio* f = a->folio_alloc(0);
+        Folio* keep = a->folio_alloc(0);  // keeps the descriptor slab alive
+        a->folio_put(f);
+        a->folio_put(f);
+        a->folio_put(keep);
+      },
+      "memdesc: bad descriptor: folio_put\\(folio 0x[0-9a-f]+\\): refcount was already 0");
+}
+
+TEST_F(FolioFragDeath, FolioFreedWhileLocked) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        Folio* f = a->folio_alloc(1);
+        folio_lock(f);
+        a->folio_put(f);
+      },
+      "memdesc: bad descriptor: folio_put\\(folio 0x[0-9a-f]+\\): last reference dropped while the folio is locked");
+}
+
+TEST_F(FolioFragDeath, FolioUnlockWhenUnlocked) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        Folio* f = a->folio_alloc(0);
+        folio_unlock(f);
+      },
+      "memdesc: bad descriptor: folio_unlock\\(folio 0x[0-9a-f]+\\): the folio is not locked");
+}
+
+TEST_F(FolioFragDeath, FolioGetOnAFreeFolio) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        Folio* f = a->folio_alloc(0);
+        Folio* keep = a->folio_alloc(0);
+        a->folio_put(f);
+        folio_get(f);
+        a->folio_put(keep);
+      },
+      "memdesc: bad descriptor: folio_get\\(folio 0x[0-9a-f]+\\): reference taken on a folio whose refcount was 0");
+}
+
+TEST_F(FolioFragDeath, FolioPagesFreedAsPlainPages) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        Folio* f = a->folio_alloc(0);
+        a->free_pages(a->folio_address(f));
+      },
+      "memdesc: wrong type: free_pages\\(0x[0-9a-f]+\\): expected Misc\\(pages\\) \\(a block from alloc_pages\\), "
+      "page word is Anon");
+}
+
+TEST_F(FolioFragDeath, PageFragFreeTwice) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        PageFragCache nc = a->page_frag_cache();
+        void* p = nc.alloc(128);
+        nc.drain();            // the cache lets the block go: p is its only reference
+        a->page_frag_free(p);  // frees the block
+        a->page_frag_free(p);
+      },
+      "memdesc: double free: page_frag_free\\(0x[0-9a-f]+\\): pfn [0-9]+ is already free");
+}
+
+TEST_F(FolioFragDeath, PageFragFreeOfASlabObject) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        a->page_frag_free(a->kmalloc(64));
+      },
+      "memdesc: wrong type: page_frag_free\\(0x[0-9a-f]+\\): expected Frag\\(page_frag block\\) or a folio, page word "
+      "is Slab");
+}
+
+TEST_F(FolioFragDeath, PageFragFreeOfAForeignPointer) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        int x;
+        a->page_frag_free(&x);
+      },
+      "memdesc: invalid pointer: page_frag_free\\(0x[0-9a-f]+\\): address is outside the arena");
+}
+
+TEST_F(FolioFragDeath, PageFragBadAlignment) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        PageFragCache nc = a->page_frag_cache();
+        nc.alloc_align(64, 24);
+      },
+      "memdesc: bad argument: page_frag_alloc: alignment must be a power of two");
+}
