@@ -1,8 +1,10 @@
 // tools/demo.cpp — `memdesc demo`: a page-allocation workload on an in-process arena.
 //
-// Phases: (1) fill — each thread takes mixed-order blocks (some movable) until the threads hold
-// fill_fraction of the arena, writing a pattern into every page, and kmalloc objects of mixed
-// sizes (patterned at both ends) until they hold 1 % of the arena; (2) churn — random frees and
+// Phases: (1) fill — each thread takes mixed-order blocks (some movable; a share of them folios
+// of orders 3 and up, about 1 % of the arena) until the threads hold fill_fraction of the
+// arena, writing a pattern into every page, and small objects of mixed sizes (patterned at
+// both ends; kmalloc, a quarter of the small ones page fragments) until they hold 1 % of the
+// arena; (2) churn — random frees and
 // allocations, a share of blocks handed to the other thread to check and free; then the state
 // (fragmented, near the peak) is reported and drawn; (3) release — everything freed and checked, caches drained, the arena
 // validated, free memory purged so RSS falls.
@@ -25,10 +27,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+enum class Kind : std::uint8_t { Pages, Object, Folio, Frag };
+
 struct Held {
   void* p;
   std::uint64_t tag;
-  std::uint32_t size;  // 0: a page block (its order is in the page word); else a kmalloc object
+  std::uint32_t size;  // bytes of an Object or Frag; page blocks and folios: their order is in the word
+  Kind kind;
 };
 
 std::uint64_t pattern(std::uint64_t tag, std::uint64_t i) { return tag * 0x9E3779B97F4A7C15ull + i; }
@@ -94,8 +99,9 @@ int run_demo(const DemoOptions& o) {
     std::deque<Held> q;
   };
   std::vector<Mailbox> boxes(nthreads);
+  const std::uint64_t target_folio_pages = a.pages() / 100;  // folios: 1 % of the arena
   std::atomic<std::uint64_t> held_pages{0}, held_kbytes{0}, allocs{0}, frees{0}, remote_frees{0}, failures{0},
-      corrupt{0}, kmallocs{0};
+      corrupt{0}, kmallocs{0}, folio_pages{0}, folios{0}, frags{0}, lookups{0};
   std::atomic<unsigned> at_peak{0};
   std::atomic<bool> snapshot_done{false};
   ArenaInfo peak_info;
@@ -103,14 +109,26 @@ int run_demo(const DemoOptions& o) {
   std::string png_error;
 
   auto free_checked = [&](const Held& h) {
-    if (h.size) {
+    if (h.kind == Kind::Object || h.kind == Kind::Frag) {
       if (!check_obj(h.p, h.size, h.tag)) corrupt.fetch_add(1);
-      a.kfree(h.p);
+      if (h.kind == Kind::Object) a.kfree(h.p);
+      else a.page_frag_free(h.p);
       held_kbytes.fetch_sub(h.size);
     } else {
       unsigned order = a.virt_to_memdesc(h.p)->order();
       if (!check(h.p, order, h.tag)) corrupt.fetch_add(1);
-      a.free_pages(h.p);
+      if (h.kind == Kind::Folio) {
+        // The lockless lookup from the folio's last page must find this very folio.
+        Folio* f = a.page_folio(h.p);
+        Folio* g = a.folio_lookup(static_cast<char*>(h.p) + ((kPageSize << order) - 1));
+        if (!f || g != f) corrupt.fetch_add(1);
+        if (g) a.folio_put(g);
+        lookups.fetch_add(1, std::memory_order_relaxed);
+        if (f) a.folio_put(f);
+        folio_pages.fetch_sub(1u << order);
+      } else {
+        a.free_pages(h.p);
+      }
       held_pages.fetch_sub(1u << order);
     }
     frees.fetch_add(1, std::memory_order_relaxed);
@@ -123,30 +141,45 @@ int run_demo(const DemoOptions& o) {
       std::mt19937_64 rng(0xD3E0 + t);
       std::vector<Held> held;
       std::uint64_t tag = std::uint64_t{t + 1} << 48;
+      PageFragCache frag_cache = a.page_frag_cache();
       auto take_obj = [&] {
         std::uint32_t size = pick_size(rng);
-        void* p = a.kmalloc(size);
+        bool as_frag = size <= 2048 && rng() % 4 == 0;
+        void* p = as_frag ? frag_cache.alloc_align(size, 8) : a.kmalloc(size);
         if (!p) {
           failures.fetch_add(1, std::memory_order_relaxed);
           return;
         }
         fill_obj(p, size, ++tag);
-        held.push_back({p, tag, size});
+        held.push_back({p, tag, size, as_frag ? Kind::Frag : Kind::Object});
         held_kbytes.fetch_add(size);
         allocs.fetch_add(1, std::memory_order_relaxed);
-        kmallocs.fetch_add(1, std::memory_order_relaxed);
+        (as_frag ? frags : kmallocs).fetch_add(1, std::memory_order_relaxed);
       };
       auto take = [&] {
         if (held_kbytes.load(std::memory_order_relaxed) < target_kbytes && (rng() & 1)) return take_obj();
-        unsigned order = pick_order(rng, a.max_order());
-        void* p = a.alloc_pages(order, (rng() % 4 == 0) ? GFP_MOVABLE : GFP_NONE);
+        bool as_folio = folio_pages.load(std::memory_order_relaxed) < target_folio_pages && rng() % 4 == 0;
+        // Folios of orders 3 and up, as a page cache's large folios: P(order 3 + k) ~ 2^-(k+1).
+        unsigned order = as_folio ? std::min(a.max_order(), 3 + pick_order(rng, a.max_order()))
+                                  : pick_order(rng, a.max_order());
+        void* p = nullptr;
+        if (as_folio) {
+          Folio* f = a.folio_alloc(order, GFP_NONE, rng() % 2 ? FolioKind::Anon : FolioKind::File);
+          p = f ? a.folio_address(f) : nullptr;
+        } else {
+          p = a.alloc_pages(order, (rng() % 4 == 0) ? GFP_MOVABLE : GFP_NONE);
+        }
         if (!p) {
           failures.fetch_add(1, std::memory_order_relaxed);
           return;
         }
         fill(p, order, ++tag);
-        held.push_back({p, tag, 0});
+        held.push_back({p, tag, 0, as_folio ? Kind::Folio : Kind::Pages});
         held_pages.fetch_add(1u << order);
+        if (as_folio) {
+          folio_pages.fetch_add(1u << order);
+          folios.fetch_add(1, std::memory_order_relaxed);
+        }
         allocs.fetch_add(1, std::memory_order_relaxed);
       };
       // (1) fill
@@ -194,6 +227,7 @@ int run_demo(const DemoOptions& o) {
       while (!snapshot_done.load()) std::this_thread::yield();
       // (3) release
       for (const Held& h : held) free_checked(h);
+      frag_cache.drain();
     });
   for (auto& th : threads) th.join();
   for (auto& mb : boxes)
@@ -206,7 +240,8 @@ int run_demo(const DemoOptions& o) {
   ArenaInfo before_purge = a.info();
   auto purged = a.purge(0);
   ArenaInfo after = a.info();
-  bool ok = corrupt.load() == 0 && after.free_pages == after.pages && purged.ok() && png_error.empty();
+  bool ok = corrupt.load() == 0 && after.free_pages == after.pages && after.folios == 0 && after.frag_blocks == 0 &&
+            purged.ok() && png_error.empty();
 
   std::uint64_t ops = allocs.load() + frees.load();
   if (o.json) {
@@ -217,6 +252,9 @@ int run_demo(const DemoOptions& o) {
                      {"remote_frees", remote_frees.load()},
                      {"failed_allocations", failures.load()},
                      {"kmallocs", kmallocs.load()},
+                     {"folios", folios.load()},
+                     {"page_frags", frags.load()},
+                     {"folio_lookups", lookups.load()},
                      {"corrupted_blocks", corrupt.load()},
                      {"seconds", seconds},
                      {"ops_per_second", static_cast<double>(ops) / seconds}};
@@ -230,11 +268,14 @@ int run_demo(const DemoOptions& o) {
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf("memdesc demo: %u threads on a %s arena\n\n", nthreads, human_bytes(static_cast<double>(a.pages() * kPageSize)).c_str());
-    std::printf("workload     %llu allocations (%llu of them kmalloc) + %llu frees (%llu freed by the other thread)\n"
+    std::printf("workload     %llu allocations (%llu kmalloc, %llu folios, %llu page fragments) + %llu frees\n"
+                "             (%llu freed by the other thread; %llu folio lookups)\n"
                 "             in %.2f s = %.1f M ops/s; %llu allocations found the arena full; %llu damaged patterns\n\n",
                 static_cast<unsigned long long>(allocs.load()), static_cast<unsigned long long>(kmallocs.load()),
+                static_cast<unsigned long long>(folios.load()), static_cast<unsigned long long>(frags.load()),
                 static_cast<unsigned long long>(frees.load()),
-                static_cast<unsigned long long>(remote_frees.load()), seconds, static_cast<double>(ops) / seconds / 1e6,
+                static_cast<unsigned long long>(remote_frees.load()), static_cast<unsigned long long>(lookups.load()),
+                seconds, static_cast<double>(ops) / seconds / 1e6,
                 static_cast<unsigned long long>(failures.load()), static_cast<unsigned long long>(corrupt.load()));
     std::printf("After the churn (the threads hold up to %.0f%% of the arena):\n", o.fill_fraction * 100);
     print_info(stdout, peak_info);

@@ -5,7 +5,7 @@
 //   memdesc slabinfo [--load N] [--all] [--json]  object caches, like /proc/slabinfo
 //   memdesc types [--json]                        the type table of the memdesc word
 //   memdesc demo [--arena SIZE] [--threads N] [--png FILE] [--json]
-//   memdesc bench pages|kmalloc [--smoke] [--json] [--rounds N]
+//   memdesc bench pages|kmalloc|frag [--smoke] [--json] [--rounds N]
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <memdesc/memdesc.hpp>
@@ -14,6 +14,7 @@
 
 #include "demo.hpp"
 #if MEMDESC_HAVE_BENCH
+#include "frag_suite.hpp"
 #include "kmalloc_suite.hpp"
 #include "pages_suite.hpp"
 #include "peers.hpp"
@@ -111,7 +112,8 @@ int main(int argc, char** argv) {
   bench_cmd->require_subcommand(1);
   auto* bench_pages = bench_cmd->add_subcommand("pages", "page allocation: pairs per order, bulk, remote free");
   auto* bench_kmalloc = bench_cmd->add_subcommand("kmalloc", "kmalloc/kfree: pairs, bulk, larson, xmalloc, alloc-test, glibc-thread");
-  for (auto* b : {bench_pages, bench_kmalloc}) {
+  auto* bench_frag = bench_cmd->add_subcommand("frag", "page_frag: producer/consumer ring (frag and folio blocks), pairs");
+  for (auto* b : {bench_pages, bench_kmalloc, bench_frag}) {
     b->add_flag("--smoke", bench_opts.smoke, "tiny sizes and one round: checks that the suite runs");
     b->add_flag("--json", bench_opts.json, "print JSON");
     b->add_option("--rounds", bench_opts.rounds, "interleaved rounds per case")->capture_default_str();
@@ -177,6 +179,7 @@ int main(int argc, char** argv) {
 #if MEMDESC_HAVE_BENCH
     if (*bench_pages) return bench::run_pages_suite(bench_opts);
     if (*bench_kmalloc) return bench::run_kmalloc_suite(bench_opts);
+    if (*bench_frag) return bench::run_frag_suite(bench_opts);
 #endif
   } catch (const std::exception& e) {
     std::fprintf(stderr, "memdesc: %s\n", e.what());

@@ -62,6 +62,9 @@ nlohmann::json info_json(const ArenaInfo& i) {
           {"word_array_resident_bytes", i.word_array_resident_bytes},
           {"free_pages", i.free_pages},
           {"cached_pages", i.cached_pages},
+          {"folios", i.folios},
+          {"folio_descriptor_bytes", i.folio_descriptor_bytes},
+          {"frag_blocks", i.frag_blocks},
           {"zones", buddyinfo_json(i)}};
 }
 
@@ -81,6 +84,10 @@ void print_info(std::FILE* out, const ArenaInfo& i) {
   std::fprintf(out, "             = %s, %.3f bytes per page (a 64-byte struct page would be %s)\n",
                human_bytes(static_cast<double>(i.metadata.total)).c_str(), i.bytes_per_page,
                human_bytes(64.0 * static_cast<double>(i.pages)).c_str());
+  std::fprintf(out, "             (descriptors: slab pages of the slab, folio and page_frag descriptor caches;\n"
+                    "              %llu live folios hold %s of folio descriptors; %llu page_frag blocks)\n",
+               static_cast<unsigned long long>(i.folios), human_bytes(static_cast<double>(i.folio_descriptor_bytes)).c_str(),
+               static_cast<unsigned long long>(i.frag_blocks));
   std::fprintf(out, "init         %.3f ms\n", i.init_seconds * 1e3);
   std::fprintf(out, "rss          %s (of which page-word array %s)\n", human_bytes(static_cast<double>(i.rss_bytes)).c_str(),
                human_bytes(static_cast<double>(i.word_array_resident_bytes)).c_str());
