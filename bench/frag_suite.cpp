@@ -44,29 +44,8 @@ struct PeerFrag {
 
 template <class A>
 double ring(const A& a, std::size_t size, std::size_t n) {
-  constexpr std::size_t kRing = 512;
-  std::vector<std::atomic<void*>> slots(kRing);
-  for (auto& s : slots) s.store(nullptr, std::memory_order_relaxed);
-  auto t0 = Clock::now();
-  std::thread consumer([&] {
-    for (std::size_t i = 0; i < n; ++i) {
-      std::atomic<void*>& slot = slots[i % kRing];
-      void* p;
-      while (!(p = slot.load(std::memory_order_acquire))) __builtin_ia32_pause();
-      slot.store(nullptr, std::memory_order_relaxed);
-      a.free(p);
-    }
-  });
-  {
-    auto prod = a.producer();  // the producer's cache lives and dies on this thread
-    for (std::size_t i = 0; i < n; ++i) {
-      std::atomic<void*>& slot = slots[i % kRing];
-      while (slot.load(std::memory_order_acquire)) __builtin_ia32_pause();
-      slot.store(prod.alloc(size), std::memory_order_release);
-    }
-    consumer.join();
-  }
-  return ns_per_op(t0, n);
+  auto prod = a.producer();  // the producer's cache lives and dies on this thread
+  return pass_through_ring(n, 512, [&] { return prod.alloc(size); }, [&](void* p) { a.free(p); });
 }
 
 template <class A>

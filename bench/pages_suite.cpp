@@ -56,26 +56,7 @@ double bulk(const A& a, std::size_t n, std::size_t reps, std::vector<void*>& v) 
 
 template <class A>
 double remote_free(const A& a, std::size_t n) {
-  constexpr std::size_t kRing = 1024;
-  std::vector<std::atomic<void*>> ring(kRing);
-  for (auto& s : ring) s.store(nullptr, std::memory_order_relaxed);
-  auto t0 = Clock::now();
-  std::thread consumer([&] {
-    for (std::size_t i = 0; i < n; ++i) {
-      std::atomic<void*>& slot = ring[i % kRing];
-      void* p;
-      while (!(p = slot.load(std::memory_order_acquire))) __builtin_ia32_pause();
-      slot.store(nullptr, std::memory_order_relaxed);
-      a.free(p);
-    }
-  });
-  for (std::size_t i = 0; i < n; ++i) {
-    std::atomic<void*>& slot = ring[i % kRing];
-    while (slot.load(std::memory_order_acquire)) __builtin_ia32_pause();
-    slot.store(a.alloc(0), std::memory_order_release);
-  }
-  consumer.join();
-  return ns_per_op(t0, n);
+  return pass_through_ring(n, 1024, [&] { return a.alloc(0); }, [&](void* p) { a.free(p); });
 }
 
 }  // namespace

@@ -6,11 +6,13 @@
 // subject runs once unrecorded (warm-up). A case reports per subject the median, min and max
 // of its rounds in ns per operation, and the ratio memdesc / best peer.
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "peers.hpp"
@@ -24,6 +26,31 @@ inline void escape(void* p) { asm volatile("" : : "g"(p) : "memory"); }
 
 inline double ns_per_op(Clock::time_point t0, std::size_t ops) {
   return std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / static_cast<double>(ops);
+}
+
+// Passes n pointers from the calling thread (produce()) to a consumer thread (consume(p))
+// through `slots` slots, each empty when null, as the kernel's ptr_ring; ns per pointer.
+template <class Produce, class Consume>
+double pass_through_ring(std::size_t n, std::size_t slots, Produce produce, Consume consume) {
+  std::vector<std::atomic<void*>> ring(slots);
+  for (auto& s : ring) s.store(nullptr, std::memory_order_relaxed);
+  auto t0 = Clock::now();
+  std::thread consumer([&] {
+    for (std::size_t i = 0; i < n; ++i) {
+      std::atomic<void*>& slot = ring[i % slots];
+      void* p;
+      while (!(p = slot.load(std::memory_order_acquire))) __builtin_ia32_pause();
+      slot.store(nullptr, std::memory_order_relaxed);
+      consume(p);
+    }
+  });
+  for (std::size_t i = 0; i < n; ++i) {
+    std::atomic<void*>& slot = ring[i % slots];
+    while (slot.load(std::memory_order_acquire)) __builtin_ia32_pause();
+    slot.store(produce(), std::memory_order_release);
+  }
+  consumer.join();
+  return ns_per_op(t0, n);
 }
 
 // Pins the calling thread to the CPU it runs on for its lifetime, so every subject of a

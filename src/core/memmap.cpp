@@ -1,6 +1,7 @@
 // core/memmap.cpp — see memmap.hpp.
 #include "core/memmap.hpp"
 
+#include "base/report.hpp"
 #include "platform/os.hpp"
 
 namespace memdesc::core {
@@ -54,5 +55,14 @@ Memmap::~Memmap() {
 }
 
 std::size_t Memmap::word_array_resident_bytes() const { return platform::resident_bytes(words_, words_bytes_); }
+
+void Memmap::check_block_words(const char* id, const char* what, std::uint64_t pfn, std::uint64_t n,
+                               MemdescWord w) const {
+  for (std::uint64_t i = 1; i < n; ++i)
+    if (word(pfn + i) != w)
+      report_invariant(id, "page %llu of the %s at pfn %llu has word %s (the first page: %s)",
+                       static_cast<unsigned long long>(pfn + i), what, static_cast<unsigned long long>(pfn),
+                       to_string(word(pfn + i)).c_str(), to_string(w).c_str());
+}
 
 }  // namespace memdesc::core

@@ -68,6 +68,10 @@ class Memmap {
     for (std::uint64_t i = 0; i < n; ++i) words_[pfn + i].store(w.raw(), std::memory_order_release);
   }
 
+  // Invariant `id` (FOLIO-SAME, FRAG-SAME, ...): pages pfn+1 .. pfn+n-1 hold the same word as
+  // the first, w. Fatal report naming the first page that does not (`what`: "folio", "block").
+  void check_block_words(const char* id, const char* what, std::uint64_t pfn, std::uint64_t n, MemdescWord w) const;
+
   ZoneId zone_of(std::uint64_t pfn) const { return pfn >= movable_start_ ? ZoneId::Movable : ZoneId::Normal; }
   std::uint64_t zone_start(ZoneId z) const { return z == ZoneId::Normal ? 0 : movable_start_; }
   std::uint64_t zone_pages(ZoneId z) const { return z == ZoneId::Normal ? movable_start_ : pages_ - movable_start_; }

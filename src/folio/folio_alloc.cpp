@@ -152,11 +152,7 @@ void FolioAllocator::validate() const {
     if (f->pfn != pfn || (pfn & (n - 1)) || pfn + n > mm_->pages() || w != word_of(f))
       report_invariant("FOLIO-SAME", "pfn %llu: word %s but the folio says pfn %u order %u",
                        static_cast<unsigned long long>(pfn), to_string(w).c_str(), f->pfn, f->order);
-    for (std::uint64_t i = 1; i < n; ++i)
-      if (mm_->word(pfn + i) != w)
-        report_invariant("FOLIO-SAME", "page %llu of the folio at pfn %llu has word %s",
-                         static_cast<unsigned long long>(pfn + i), static_cast<unsigned long long>(pfn),
-                         to_string(mm_->word(pfn + i)).c_str());
+    mm_->check_block_words("FOLIO-SAME", "folio", pfn, n, w);
     std::uint32_t lw = f->lock_word.load(std::memory_order_relaxed);
     if (lw > 2) report_invariant("FOLIO-LOCK", "folio %p has lock word %u", static_cast<const void*>(f), lw);
     pfn += n;

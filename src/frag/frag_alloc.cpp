@@ -202,11 +202,7 @@ void FragAllocator::validate() const {
     if (d->pfn != pfn || d->order != w.order() || (pfn & (n - 1)) || pfn + n > mm_->pages())
       report_invariant("FRAG-SAME", "pfn %llu: word %s but the descriptor says pfn %u order %u",
                        static_cast<unsigned long long>(pfn), to_string(w).c_str(), d->pfn, d->order);
-    for (std::uint64_t i = 1; i < n; ++i)
-      if (mm_->word(pfn + i) != w)
-        report_invariant("FRAG-SAME", "page %llu of the block at pfn %llu has word %s",
-                         static_cast<unsigned long long>(pfn + i), static_cast<unsigned long long>(pfn),
-                         to_string(mm_->word(pfn + i)).c_str());
+    mm_->check_block_words("FRAG-SAME", "block", pfn, n, w);
     if (d->refcount.load(std::memory_order_relaxed) <= 0)
       report_invariant("FRAG-BIAS", "block at pfn %llu has refcount %d", static_cast<unsigned long long>(pfn),
                        d->refcount.load(std::memory_order_relaxed));

@@ -22,26 +22,7 @@ struct Frag {
   std::uint32_t tag;
 };
 
-// A bounded single-producer single-consumer ring.
-struct Ring {
-  static constexpr std::size_t kSize = 512;
-  Frag slots[kSize];
-  std::atomic<std::size_t> head{0}, tail{0};
-  bool push(const Frag& f) {
-    std::size_t h = head.load(std::memory_order_relaxed);
-    if (h - tail.load(std::memory_order_acquire) == kSize) return false;
-    slots[h % kSize] = f;
-    head.store(h + 1, std::memory_order_release);
-    return true;
-  }
-  bool pop(Frag& f) {
-    std::size_t t = tail.load(std::memory_order_relaxed);
-    if (t == head.load(std::memory_order_acquire)) return false;
-    f = slots[t % kSize];
-    tail.store(t + 1, std::memory_order_release);
-    return true;
-  }
-};
+using Ring = test::SpscRing<Frag, 512>;
 
 std::uint8_t byte_of(std::uint32_t tag, std::size_t i) { return static_cast<std::uint8_t>(tag * 31 + i * 7); }
 

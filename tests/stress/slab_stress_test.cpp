@@ -19,26 +19,7 @@ struct Item {
   std::uint64_t tag;
 };
 
-// A bounded single-producer single-consumer ring.
-struct Ring {
-  static constexpr std::size_t kSize = 1024;
-  Item slots[kSize];
-  std::atomic<std::size_t> head{0}, tail{0};
-  bool push(const Item& it) {
-    std::size_t h = head.load(std::memory_order_relaxed);
-    if (h - tail.load(std::memory_order_acquire) == kSize) return false;
-    slots[h % kSize] = it;
-    head.store(h + 1, std::memory_order_release);
-    return true;
-  }
-  bool pop(Item& it) {
-    std::size_t t = tail.load(std::memory_order_relaxed);
-    if (t == head.load(std::memory_order_acquire)) return false;
-    it = slots[t % kSize];
-    tail.store(t + 1, std::memory_order_release);
-    return true;
-  }
-};
+using Ring = test::SpscRing<Item, 1024>;
 
 
 }  // namespace

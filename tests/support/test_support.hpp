@@ -2,6 +2,7 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -52,6 +53,27 @@ inline std::size_t check(const void* p, std::size_t bytes, std::uint64_t tag) {
     if (w[i] != pattern(tag, i)) return i;
   return SIZE_MAX;
 }
+
+// A bounded single-producer single-consumer ring of N slots.
+template <class T, std::size_t N>
+struct SpscRing {
+  T slots[N];
+  std::atomic<std::size_t> head{0}, tail{0};
+  bool push(const T& v) {
+    std::size_t h = head.load(std::memory_order_relaxed);
+    if (h - tail.load(std::memory_order_acquire) == N) return false;
+    slots[h % N] = v;
+    head.store(h + 1, std::memory_order_release);
+    return true;
+  }
+  bool pop(T& v) {
+    std::size_t t = tail.load(std::memory_order_relaxed);
+    if (t == head.load(std::memory_order_acquire)) return false;
+    v = slots[t % N];
+    tail.store(t + 1, std::memory_order_release);
+    return true;
+  }
+};
 
 // Multiplier for the stress tier (MEMDESC_STRESS_SCALE, default 1); smaller under TSan.
 inline unsigned stress_scale(unsigned base) {
