@@ -13,6 +13,9 @@
 //   void* p = nc.alloc(2048);                    // or alloc_align(size, align)
 //   arena.page_frag_free(p);                     // any thread
 //
+// A cache must be drained or destroyed before its arena (its destructor drains it). A
+// moved-from cache is empty and takes a fresh block on its next allocation.
+//
 // Block descriptor (docs/FRAG.md says why): FragBlock::Frag — a 16-byte page_frag descriptor,
 // word Frag(desc, order); FragBlock::Folio — an order-3 folio (the 2023 multipage-folio
 // proposal), word Anon(folio, order). Both free through page_frag_free.
@@ -48,7 +51,7 @@ class PageFragCache {
   // A fragment of `size` bytes (1 .. kFragMaxSize), aligned to `align` (a power of two). Null
   // and last_error() when out of memory, or for a size no block holds (the cache is intact).
   // Fast path: an add, a mask, two compares, a decrement and a store, on this object only; no
-  // atomic, no lock (~1-2 ns; bench/micro_pages BM_FragPair keeps it honest).
+  // atomic, no lock (a fragment and its page_frag_free: ~6-7 ns, bench/micro_pages BM_FragPair).
   void* alloc(std::size_t size) { return alloc_align(size, 1); }
   void* alloc_align(std::size_t size, std::size_t align) {
     std::size_t off = (std::size_t{offset_} + align - 1) & ~(align - 1);

@@ -121,7 +121,7 @@ void FolioAllocator::put_last_slow(Folio* f, std::int32_t prev) {
   sa_->cache_free(f->order ? large_ : small_, f);
 }
 
-Folio* FolioAllocator::lookup(std::uint64_t pfn) const {
+Folio* FolioAllocator::lookup(std::uint64_t pfn) {
   rcu::ReadGuard g;  // the descriptor stays a folio while we look (SLAB_TYPESAFE_BY_RCU)
   for (;;) {
     MemdescWord w = mm_->word(pfn);
@@ -133,7 +133,7 @@ Folio* FolioAllocator::lookup(std::uint64_t pfn) const {
     }
     if (mm_->word(pfn) == w) return f;  // FOLIO-LOOKUP: pinned, and still covering pfn
     // f was freed and reused elsewhere before our get: drop the reference (possibly the last).
-    const_cast<FolioAllocator*>(this)->put(f);
+    put(f);
   }
 }
 

@@ -53,7 +53,7 @@ class FolioAllocator {
     return is_folio_word(w) ? w.desc_as<Folio>() : nullptr;
   }
   // The folio covering `pfn` with a reference taken, or null (FOLIO-LOOKUP).
-  Folio* lookup(std::uint64_t pfn) const;
+  Folio* lookup(std::uint64_t pfn);
 
   static bool is_folio_word(MemdescWord w) { return w.is(MemdescType::Anon) || w.is(MemdescType::File); }
   static MemdescWord word_of(const Folio* f) {

@@ -10,7 +10,7 @@ namespace memdesc {
 // ---- PageFragCache's out-of-line parts (memdesc/frag.hpp) ----------------------------------
 
 void* PageFragCache::alloc_slow(std::size_t size, std::size_t align) {
-  if (!owner_) report_bad_argument("page_frag_alloc", "the cache does not belong to an arena (default-constructed or moved from)");
+  if (!owner_) report_bad_argument("page_frag_alloc", "the cache does not belong to an arena (default-constructed)");
   return owner_->alloc_slow(*this, size, align);
 }
 
@@ -48,13 +48,8 @@ std::atomic<std::int32_t>& FragAllocator::refcount_of(const PageFragCache& c) co
   return static_cast<PageFrag*>(c.desc_)->refcount;
 }
 
-void FragAllocator::release_block(FragBlock kind, void* desc) {
-  if (kind == FragBlock::Folio) {
-    fa_->put(static_cast<Folio*>(desc));  // the folio's own last-put path
-    return;
-  }
-  auto* d = static_cast<PageFrag*>(desc);
-  // Pages first (their words stop naming d), then the descriptor.
+void FragAllocator::release_block(PageFrag* d) {
+  // (Folio-backed blocks are freed by folio_put.) Pages first (their words stop naming d), then the descriptor.
   pa_->free(mm_->addr(d->pfn), frag_word(d, d->order), "page_frag_free");
   live_.fetch_sub(1, std::memory_order_relaxed);
   sa_->cache_free(cache_, d);
@@ -99,6 +94,13 @@ bool FragAllocator::refill(PageFragCache& c, unsigned min_order) {
   return true;
 }
 
+void FragAllocator::forget(PageFragCache& c) {
+  c.va_ = 0;
+  c.size_ = c.offset_ = 0;
+  c.bias_ = 0;
+  c.desc_ = nullptr;
+}
+
 bool FragAllocator::retire(PageFragCache& c) {
   std::atomic<std::int32_t>& ref = refcount_of(c);
   // FRAG-BIAS: keep one reference while looking, so the block cannot be freed under us.
@@ -111,11 +113,8 @@ bool FragAllocator::retire(PageFragCache& c) {
   }
   // Fragments are still out: they own the block now; the last page_frag_free frees it.
   if (c.kind_ == FragBlock::Folio) fa_->put(static_cast<Folio*>(c.desc_));
-  else if (ref.fetch_sub(1, std::memory_order_acq_rel) == 1) release_block(c.kind_, c.desc_);
-  c.va_ = 0;
-  c.size_ = c.offset_ = 0;
-  c.bias_ = 0;
-  c.desc_ = nullptr;
+  else if (ref.fetch_sub(1, std::memory_order_acq_rel) == 1) release_block(static_cast<PageFrag*>(c.desc_));
+  forget(c);
   return false;
 }
 
@@ -125,12 +124,9 @@ void FragAllocator::drain(PageFragCache& c) {
     ref.fetch_sub(c.bias_ - 1, std::memory_order_acq_rel);
     fa_->put(static_cast<Folio*>(c.desc_));
   } else if (ref.fetch_sub(c.bias_, std::memory_order_acq_rel) == c.bias_) {
-    release_block(c.kind_, c.desc_);
+    release_block(static_cast<PageFrag*>(c.desc_));
   }
-  c.va_ = 0;
-  c.size_ = c.offset_ = 0;
-  c.bias_ = 0;
-  c.desc_ = nullptr;
+  forget(c);
 }
 
 void* FragAllocator::alloc_slow(PageFragCache& c, std::size_t size, std::size_t align) {
@@ -172,7 +168,7 @@ void FragAllocator::free_last_slow(PageFrag* d, std::int32_t prev) {
     report_bad_descriptor("page_frag_free", d, "page_frag block",
                           "the block's refcount was already 0: a fragment freed twice");
   }
-  release_block(FragBlock::Frag, d);
+  release_block(d);
 }
 
 void FragAllocator::free_other_slow(const void* addr, MemdescWord w) {

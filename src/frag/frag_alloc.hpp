@@ -77,8 +77,9 @@ class FragAllocator {
   // + last_error when neither can be had.
   bool refill(PageFragCache& c, unsigned min_order);
   bool retire(PageFragCache& c);                       // true: the block is reused in place
+  static void forget(PageFragCache& c);                // the cache no longer has a block
   std::atomic<std::int32_t>& refcount_of(const PageFragCache& c) const;
-  void release_block(FragBlock kind, void* desc);      // the last reference is gone: free it
+  void release_block(PageFrag* d);                     // the last reference is gone: pages, then d
   MEMDESC_SLOW_PATH void free_last_slow(PageFrag* d, std::int32_t prev);
   MEMDESC_SLOW_PATH void free_other_slow(const void* addr, MemdescWord w);
   [[noreturn]] MEMDESC_SLOW_PATH void free_bad_slow(const void* addr);
