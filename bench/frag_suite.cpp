@@ -63,12 +63,9 @@ double pair(const A& a, std::size_t size, std::size_t n) {
 }  // namespace
 
 int run_frag_suite(const SuiteOptions& o) {
-  auto created = Arena::create({});
-  if (!created.ok()) {
-    std::fprintf(stderr, "memdesc bench frag: %s\n", describe(created.error()).c_str());
-    return 1;
-  }
-  Arena& arena = *created.value();
+  std::unique_ptr<Arena> owned = make_suite_arena("frag", ArenaConfig{});
+  if (!owned) return 1;
+  Arena& arena = *owned;
   Peers peers = load_peers();
   Suite suite = peer_suite("frag", peers, o);
   auto with = [&](std::size_t i, FragBlock kind, auto&& f) -> double {

@@ -250,12 +250,9 @@ ChildResult in_child(F f) {
 int run_kmalloc_suite(const SuiteOptions& o) {
   ArenaConfig cfg;
   cfg.size = std::size_t{4} << 30;  // room for every case; untouched memory costs nothing
-  auto created = Arena::create(cfg);
-  if (!created.ok()) {
-    std::fprintf(stderr, "memdesc bench kmalloc: %s\n", describe(created.error()).c_str());
-    return 1;
-  }
-  Arena& arena = *created.value();
+  std::unique_ptr<Arena> owned = make_suite_arena("kmalloc", cfg);
+  if (!owned) return 1;
+  Arena& arena = *owned;
   Peers peers = load_peers();
   Suite suite = peer_suite("kmalloc", peers, o);
   auto with = [&](std::size_t i, auto&& f) -> double {

@@ -63,12 +63,9 @@ double remote_free(const A& a, std::size_t n) {
 
 int run_pages_suite(const SuiteOptions& o) {
   ArenaConfig cfg;  // 1 GiB, max order 10
-  auto created = Arena::create(cfg);
-  if (!created.ok()) {
-    std::fprintf(stderr, "memdesc bench pages: %s\n", describe(created.error()).c_str());
-    return 1;
-  }
-  Arena& arena = *created.value();
+  std::unique_ptr<Arena> owned = make_suite_arena("pages", cfg);
+  if (!owned) return 1;
+  Arena& arena = *owned;
   Peers peers = load_peers();
   Suite suite = peer_suite("pages", peers, o);
 

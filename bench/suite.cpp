@@ -108,4 +108,13 @@ void Suite::report(std::FILE* out) const {
   else print_table(out);
 }
 
+std::unique_ptr<Arena> make_suite_arena(const char* suite, const ArenaConfig& cfg) {
+  auto created = Arena::create(cfg);
+  if (!created.ok()) {
+    std::fprintf(stderr, "memdesc bench %s: %s\n", suite, describe(created.error()).c_str());
+    return nullptr;
+  }
+  return std::move(created.value());
+}
+
 }  // namespace memdesc::bench

@@ -15,6 +15,9 @@
 #include <thread>
 #include <vector>
 
+#include <memdesc/arena.hpp>
+#include <memory>
+
 #include "peers.hpp"
 
 namespace memdesc::bench {
@@ -52,6 +55,9 @@ double pass_through_ring(std::size_t n, std::size_t slots, Produce produce, Cons
   consumer.join();
   return ns_per_op(t0, n);
 }
+
+// The arena a suite runs memdesc on; null (after saying why on stderr) if it cannot be made.
+std::unique_ptr<Arena> make_suite_arena(const char* suite, const ArenaConfig& cfg);
 
 // Pins the calling thread to the CPU it runs on for its lifetime, so every subject of a
 // single-threaded case is timed on the same core (on a VM the cores can differ by 2x).
