@@ -18,6 +18,7 @@
 #include <memdesc/gfp.hpp>
 #include <memdesc/slab.hpp>
 #include <memdesc/word.hpp>
+#include <memdesc/zsmalloc.hpp>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -135,6 +136,11 @@ class Arena {
   // page_frag_free works from any thread.
   PageFragCache page_frag_cache(FragBlock kind = FragBlock::Frag);
   void page_frag_free(const void* addr);
+
+  // zsmalloc pools (memdesc/zsmalloc.hpp): compressed-object pools whose zspages come from
+  // this arena. Each pool has its own zspage-descriptor and handle caches. A pool must be
+  // destroyed before its arena. Errc::invalid_config for a chain outside 4..16.
+  Result<std::unique_ptr<ZsPool>> zs_create_pool(const ZsPoolConfig& cfg = {});
 
   // Maintenance.
   void drain_thread_cache();                             // calling thread's magazines and page cache → slabs, buddy

@@ -10,6 +10,7 @@
 #include "folio/folio_alloc.hpp"
 #include "frag/frag_alloc.hpp"
 #include "slab/slab.hpp"
+#include "zsmalloc/zs_pool.hpp"
 
 namespace memdesc {
 
@@ -68,6 +69,12 @@ void* Arena::alloc_pages_desc(unsigned order, MemdescWord word, unsigned gfp) {
     report_bad_argument("alloc_pages_desc", why);
   }
   return pages_->alloc(order, gfp, word);
+}
+
+Result<std::unique_ptr<ZsPool>> Arena::zs_create_pool(const ZsPoolConfig& cfg) {
+  auto p = zsmalloc::Pool::create(*slab_, *pages_, cfg);
+  if (!p.ok()) return p.error();
+  return std::make_unique<ZsPool>(std::move(p.value()));
 }
 
 void Arena::free_pages(void* addr) {

@@ -11,6 +11,8 @@ const char* lock_rank_name(LockRank r) {
   switch (r) {
     case LockRank::CacheRegistry: return "CacheRegistry";
     case LockRank::SlabRegistry: return "SlabRegistry";
+    case LockRank::ZsPool: return "ZsPool";
+    case LockRank::ZsClass: return "ZsClass";
     case LockRank::SlabCache: return "SlabCache";
     case LockRank::Zone: return "Zone";
   }
@@ -37,6 +39,44 @@ void released(LockRank r) {
   --nheld;
 }
 }  // namespace lock_witness
+
+namespace {
+// Spin politely, then give the CPU away: with more threads than cores the holder may need it.
+void backoff(unsigned& spins) {
+  if (spins < 64) {
+    __builtin_ia32_pause();
+    ++spins;
+  } else {
+    sched_yield();
+  }
+}
+}  // namespace
+
+void RwSpinLock::read_lock_slow() {
+  read_waiters_.fetch_add(1, std::memory_order_relaxed);
+  unsigned spins = 0;
+  for (;;) {
+    std::uint32_t v = state_.load(std::memory_order_relaxed);
+    if ((v & kWriterBits) == 0 &&
+        state_.compare_exchange_weak(v, v + kReader, std::memory_order_acquire, std::memory_order_relaxed))
+      break;
+    backoff(spins);
+  }
+  read_waiters_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void RwSpinLock::write_lock_slow() {
+  unsigned spins = 0;
+  for (;;) {
+    std::uint32_t v = state_.load(std::memory_order_relaxed);
+    if ((v & ~kWriterWaiting) == 0) {  // no holder: take it (other waiting writers re-announce)
+      if (state_.compare_exchange_weak(v, kWriter, std::memory_order_acquire, std::memory_order_relaxed)) return;
+      continue;
+    }
+    if ((v & kWriterWaiting) == 0) state_.fetch_or(kWriterWaiting, std::memory_order_relaxed);
+    backoff(spins);
+  }
+}
 
 void SpinLock::lock_slow() {
   for (unsigned spins = 0;; ++spins) {

@@ -18,6 +18,13 @@ enum class LockRank : std::uint8_t {
   CacheRegistry = 10,
   // slab/slab.cpp: one per arena; guards the table of caches (create, destroy).
   SlabRegistry = 12,
+  // zsmalloc/zs_pool.hpp: one per pool, a reader/writer lock. Readers (handle translation in
+  // zs_free and the object access calls) hold it briefly; compaction and page migration hold
+  // it for writing while handles are rewritten.
+  ZsPool = 13,
+  // zsmalloc/zs_pool.hpp: one per size class; its fullness lists, counters and the mutable
+  // fields of its zspages. Never held while pages or descriptors are allocated or freed.
+  ZsClass = 14,
   // slab/slab.hpp: one per kmem_cache; guards its slab lists, counters and the mutable fields
   // of its slab descriptors. Never held while pages are allocated or freed.
   SlabCache = 15,
@@ -67,6 +74,55 @@ class LockGuard {
 
  private:
   SpinLock& l_;
+};
+
+// A reader/writer spin lock with a rank, writer-preferring: a waiting writer stops new readers.
+// Readers and writers hold it for short sections only (never across user code or a system
+// call). `contended()` tells a long-running writer that others wait, so it can yield.
+class RwSpinLock {
+ public:
+  explicit constexpr RwSpinLock(LockRank rank) : rank_(rank) {}
+  RwSpinLock(const RwSpinLock&) = delete;
+  RwSpinLock& operator=(const RwSpinLock&) = delete;
+
+  void read_lock() {
+    std::uint32_t v = state_.load(std::memory_order_relaxed);
+    if (MEMDESC_UNLIKELY((v & kWriterBits) != 0 ||
+                         !state_.compare_exchange_weak(v, v + kReader, std::memory_order_acquire,
+                                                       std::memory_order_relaxed)))
+      read_lock_slow();
+    if constexpr (kChecked) lock_witness::acquired(rank_);
+  }
+  void read_unlock() {
+    if constexpr (kChecked) lock_witness::released(rank_);
+    state_.fetch_sub(kReader, std::memory_order_release);
+  }
+  void write_lock() {
+    std::uint32_t v = 0;
+    if (MEMDESC_UNLIKELY(!state_.compare_exchange_strong(v, kWriter, std::memory_order_acquire,
+                                                         std::memory_order_relaxed)))
+      write_lock_slow();
+    if constexpr (kChecked) lock_witness::acquired(rank_);
+  }
+  void write_unlock() {
+    if constexpr (kChecked) lock_witness::released(rank_);
+    state_.fetch_and(~kWriter, std::memory_order_release);  // a waiting writer's bit stays
+  }
+  // Someone waits for the lock (a reader spinning, or a writer announced).
+  bool contended() const {
+    return read_waiters_.load(std::memory_order_relaxed) != 0 ||
+           (state_.load(std::memory_order_relaxed) & kWriterWaiting) != 0;
+  }
+  LockRank rank() const { return rank_; }
+
+ private:
+  static constexpr std::uint32_t kWriter = 1, kWriterWaiting = 2, kWriterBits = 3, kReader = 4;
+  MEMDESC_SLOW_PATH void read_lock_slow();
+  MEMDESC_SLOW_PATH void write_lock_slow();
+
+  std::atomic<std::uint32_t> state_{0};  // bit 0 writer holds, bit 1 writer waits, readers << 2
+  std::atomic<std::uint32_t> read_waiters_{0};
+  LockRank rank_;
 };
 
 }  // namespace memdesc

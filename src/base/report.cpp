@@ -39,6 +39,10 @@ void report_bad_descriptor(const char* op, const void* desc, const char* type, c
   die("bad descriptor", "%s(%s %p): %s", op, type, desc, why);
 }
 
+void report_bad_handle(const char* op, std::uint64_t handle, const char* pool, const char* why) {
+  die("bad handle", "%s(pool %s, handle 0x%llx): %s", op, pool, static_cast<unsigned long long>(handle), why);
+}
+
 void report_foreign_pointer(const char* op, const void* addr, const void* lo, const void* hi) {
   die("invalid pointer", "%s(%p): address is outside the arena [%p, %p)", op, addr, lo, hi);
 }

@@ -25,6 +25,9 @@ namespace memdesc {
 // An operation on a descriptor (folio, page_frag block, ...) in a state that forbids it: `why`
 // says which (a reference dropped below zero, freed while locked, unlock of an unlocked lock).
 [[noreturn]] void report_bad_descriptor(const char* op, const void* desc, const char* type, const char* why);
+// A zsmalloc handle that names no live object of the pool it was passed to: `why` says how
+// (outside the pool's handle cache, freed, forged, a length beyond the object).
+[[noreturn]] void report_bad_handle(const char* op, std::uint64_t handle, const char* pool, const char* why);
 // A cache destroyed while objects are still allocated.
 [[noreturn]] void report_cache_leak(const char* cache, unsigned long long objects);
 // A documented invariant does not hold. `id` is its name (e.g. "BUDDY-ALIGN").

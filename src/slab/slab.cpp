@@ -645,6 +645,12 @@ void SlabAllocator::checked_on_alloc(KmemCache* c, void* p) {
     report_bad_object("kmem_cache_alloc", p, c->name, "object handed out twice (allocator state corrupted)");
 }
 
+bool SlabAllocator::is_live_object(KmemCache* c, const void* p) const {
+  if constexpr (!kChecked) return true;
+  std::lock_guard<std::mutex> g(c->live_mu);
+  return c->live.count(reinterpret_cast<std::uintptr_t>(p)) != 0;
+}
+
 void SlabAllocator::checked_on_free(KmemCache* c, void* p, const char* op) {
   {
     std::lock_guard<std::mutex> g(c->live_mu);

@@ -244,6 +244,9 @@ class SlabAllocator {
   std::size_t shrink_all();
   // A descriptor from descriptor cache `dc` (fault-injection site "descriptor").
   void* alloc_descriptor(KmemCache* dc);
+  // Checked builds: p is an object of c handed out and not yet freed (the exact per-object
+  // state). Fast builds keep no such state and answer true.
+  bool is_live_object(KmemCache* c, const void* p) const;
 
   void flush_thread();                       // this thread's magazines back to their slabs
   void validate() const;                     // every cache; call when quiescent

@@ -1,0 +1,197 @@
+// zsmalloc/zs_pool.hpp — the zsmalloc pool: size classes, zspages, handles, compaction and
+// single-page migration. docs/ZSMALLOC.md explains the design; this header is its reference.
+//
+// Geometry. A zspage of class C chains C.pages order-0 pages (not contiguous) whose bytes,
+// concatenated, hold C.objs slots of C.size bytes. Slot i starts at byte i * C.size of the
+// chain: in page (i * C.size) >> 12 at offset (i * C.size) & 4095; it may end in the next page.
+// Every page k of the chain holds the word ZPDesc(zspage, 0, aux = k) [ZS-WORD]: the aux bits
+// give the page's position, from which the first slot starting in it is ceil(k * 4096 / size)
+// and its offset follows — nothing per page is stored anywhere else. The descriptor keeps the
+// pfns of the chain in order (pfn[0 .. pages-1]).
+//
+// Slots. A non-huge slot begins with an 8-byte header: (handle | 1) when allocated — the
+// reverse map compaction and migration use — or (next free index << 1) when free
+// [ZS-FREELIST]. A huge class holds one object per page, no header; the descriptor keeps its
+// handle (huge_handle) [ZS-HUGE].
+//
+// Handles. A handle is the address of an 8-byte slot from the pool's "zs_handle" cache; the
+// slot holds obj = pfn << 16 | index, the page where the object starts and its index in the
+// zspage [ZS-HANDLE]. Only compaction and migration rewrite it, under the pool write lock.
+//
+// Locking (docs/LOCKING.md): pool lock (RwSpinLock, rank ZsPool) → class lock (SpinLock, rank
+// ZsClass) → zspage lock (no rank: readers may hold it across user code; writers only try).
+//   malloc        class lock (a new zspage is built with no lock, then inserted)
+//   free          pool read → class lock
+//   read/write    pool read → zspage read; pool dropped; the access; zspage read dropped
+//   compaction    pool write → class lock → zspage write trylock on the source
+//   migration     pool write → class lock → zspage write trylock
+//   isolate/putback  RCU read section to reach the descriptor → class lock
+// No page or slab object is allocated or freed under a zs lock: zspages to free are unlinked
+// under the class lock (state Dead) and freed after every lock is dropped.
+//
+// Isolation replaces the kernel's page lock: bit k of `isolated` says page k is held by the
+// migration layer. An empty zspage with an isolated page is not freed; it waits in fullness
+// group 0 until putback_page or migrate_page clears the bit [ZS-ISOLATE].
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memdesc/zsmalloc.hpp>
+#include <memory>
+#include <string>
+
+#include "base/lock_rank.hpp"
+#include "core/memmap.hpp"
+#include "page/page_alloc.hpp"
+#include "slab/slab.hpp"
+
+namespace memdesc::zsmalloc {
+
+class Pool;
+struct SizeClass;
+
+inline constexpr unsigned kObjIndexBits = 16;  // objects per zspage: at most 16 * 4096 / 32 = 2048
+inline constexpr std::uint16_t kEnd = 0xFFFF;  // "no slot" in free lists
+inline constexpr std::uint64_t kAllocatedTag = 1;
+
+enum class ZspageState : std::uint8_t { Building, Live, Dead };
+
+struct alignas(16) Zspage {
+  std::atomic<Pool*> pool;            // set when built; lockless readers compare it (isolate)
+  std::atomic<std::int32_t> lock;     // ZS-LOCK: n > 0 readers, -1 a writer, 0 free
+  std::uint32_t free_link;            // the slab's freelist link while the descriptor is free
+  std::atomic<SizeClass*> cls;        // set when built, immutable while live
+  Zspage* next;                       // class lock: fullness list
+  Zspage* prev;                       // class lock
+  std::atomic<ZsHandle> huge_handle;  // class lock: the huge object's handle, 0 when free
+  std::uint16_t inuse;                // class lock: allocated objects
+  std::uint16_t freeobj;              // class lock: first free slot, kEnd when full
+  std::uint16_t isolated;             // class lock: bit k = page k isolated for migration
+  std::uint8_t fullness;              // class lock: its fullness group
+  std::uint8_t nr_pages;              // immutable while live
+  std::atomic<ZspageState> state;     // class lock (atomic: stale RCU lookups read it)
+  std::uint32_t pfn[kZsMaxChain];     // the chain; pfn[k] changes under pool write + class + zspage write locks
+};
+static_assert(sizeof(Zspage) == 128, "a zspage descriptor costs 128 bytes");
+
+struct SizeClass {
+  SpinLock lock{LockRank::ZsClass};
+  // Immutable.
+  Pool* pool = nullptr;
+  std::uint32_t size = 0, objs = 0, pages = 0, index = 0, first_index = 0;
+  bool huge = false;
+  // Guarded by lock.
+  Zspage* lists[kZsFullnessGroups] = {};
+  std::uint64_t nr_group[kZsFullnessGroups] = {};
+  std::uint64_t zspages = 0, objs_inuse = 0;
+  std::uint32_t header() const { return huge ? 0 : kZsHandleSize; }
+};
+
+class Pool {
+ public:
+  static Result<std::unique_ptr<Pool>> create(slab::SlabAllocator& sa, page::PageAllocator& pa, const ZsPoolConfig& cfg);
+  ~Pool();
+
+  Result<ZsHandle> malloc(std::size_t size, unsigned gfp);
+  void free(ZsHandle h);
+  const void* read_begin(ZsHandle h, void* local_copy, std::size_t len);
+  void read_end(ZsHandle h, const void* mem);
+  void write(ZsHandle h, const void* src, std::size_t len);
+  std::size_t object_capacity(ZsHandle h);
+
+  std::uint64_t can_compact() const;
+  std::uint64_t compact();
+
+  bool isolate_page(std::uint64_t pfn);
+  ZsMigrateResult migrate_page(std::uint64_t pfn);
+  void putback_page(std::uint64_t pfn);
+
+  const ZsClassTable& table() const { return table_; }
+  std::uint64_t total_pages() const { return pages_allocated_.load(std::memory_order_relaxed); }
+  ZsPoolStats stats() const;
+  std::vector<ZsClassStats> class_stats() const;
+  std::vector<ZsPageInfo> pages() const;
+  void validate() const;
+  core::Memmap& memmap() const { return *mm_; }
+  const char* name() const { return name_.c_str(); }
+
+ private:
+  Pool() = default;
+
+  struct Loc {  // where a handle's object is (valid while the object cannot move)
+    Zspage* zs;
+    SizeClass* cls;
+    std::uint32_t idx;
+  };
+
+  SizeClass* class_for(std::size_t size) const;
+  // Handle checks and translation. check_handle: the handle is a slot of this pool's handle
+  // cache (and, in checked builds, a live one). locate: obj → page word → zspage, checked
+  // against the slot's header; the caller holds the pool lock or the zspage lock.
+  void check_handle(ZsHandle h, const char* op) const;
+  Loc locate(ZsHandle h, const char* op) const;
+  [[noreturn]] void bad_handle(ZsHandle h, const char* op, const char* why) const;
+
+  // Zspage life cycle. alloc_zspage runs with no lock; free_zspage_now with none either.
+  Zspage* alloc_zspage(SizeClass* cls, unsigned gfp);
+  void free_zspage_now(Zspage* zs);
+  // Unlinks an empty zspage that no isolation holds and marks it Dead: the caller frees it
+  // after dropping its locks. Returns false (and leaves it in group 0) when a page is isolated.
+  bool retire_locked(SizeClass* cls, Zspage* zs);
+
+  // Slots (class lock held).
+  void obj_malloc(SizeClass* cls, Zspage* zs, ZsHandle h);
+  void obj_free(SizeClass* cls, Zspage* zs, std::uint32_t idx);
+  ZsHandle slot_handle(const SizeClass* cls, const Zspage* zs, std::uint32_t idx) const;  // 0 when free
+  std::atomic_ref<std::uint64_t> header(const SizeClass* cls, const Zspage* zs, std::uint32_t idx) const;
+  void copy_out(const Zspage* zs, std::uint64_t off, void* dst, std::size_t len) const;
+  void copy_in(const Zspage* zs, std::uint64_t off, const void* src, std::size_t len) const;
+  char* page_addr(std::uint32_t pfn) const { return static_cast<char*>(mm_->addr(pfn)); }
+  static std::uint64_t make_obj(std::uint32_t pfn, std::uint32_t idx) { return (std::uint64_t{pfn} << kObjIndexBits) | idx; }
+  static void record(ZsHandle h, std::uint64_t obj) {
+    std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(h)).store(obj, std::memory_order_release);
+  }
+  static std::uint64_t load_obj(ZsHandle h) {
+    return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(h)).load(std::memory_order_acquire);
+  }
+
+  // Fullness lists (class lock held).
+  static unsigned fullness_of(const SizeClass* cls, std::uint32_t inuse);
+  void list_add(SizeClass* cls, Zspage* zs, unsigned group);
+  void list_del(SizeClass* cls, Zspage* zs);
+  void fix_fullness(SizeClass* cls, Zspage* zs);
+  Zspage* find_get(SizeClass* cls, int from, int to) const;  // first zspage scanning groups from..to
+
+  // The zspage lock (ZS-LOCK).
+  static void zspage_read_lock(Zspage* zs);
+  static void zspage_read_unlock(Zspage* zs) { zs->lock.fetch_sub(1, std::memory_order_release); }
+  static bool zspage_write_trylock(Zspage* zs) {
+    std::int32_t zero = 0;
+    return zs->lock.compare_exchange_strong(zero, -1, std::memory_order_acquire, std::memory_order_relaxed);
+  }
+  static void zspage_write_unlock(Zspage* zs) { zs->lock.store(0, std::memory_order_release); }
+
+  // Compaction of one class; appends retired zspages to `dead` (freed by the caller).
+  std::uint64_t compact_class(SizeClass* cls);
+  void migrate_zspage(SizeClass* cls, Zspage* src, Zspage* dst);
+  // Finds the live zspage page `pfn` belongs to and locks its class; null when the page is
+  // not this pool's. Runs the RCU lookup: the descriptor cache is typesafe by RCU.
+  Zspage* lock_page_zspage(std::uint64_t pfn, SizeClass** cls_out);
+
+  std::string name_;
+  ZsClassTable table_;
+  slab::SlabAllocator* sa_ = nullptr;
+  page::PageAllocator* pa_ = nullptr;
+  core::Memmap* mm_ = nullptr;
+  slab::KmemCache* zspage_cache_ = nullptr;  // descriptors: TYPESAFE_BY_RCU, descriptor metadata
+  slab::KmemCache* handle_cache_ = nullptr;  // 8-byte handle slots
+  unsigned page_gfp_ = GFP_NONE;
+  RwSpinLock lock_{LockRank::ZsPool};
+  std::unique_ptr<SizeClass[]> storage_;      // distinct classes
+  SizeClass* classes_[kZsSizeClasses] = {};   // nominal index → class (merged entries alias)
+  unsigned nr_classes_ = 0;
+  std::atomic<std::uint64_t> pages_allocated_{0};
+  std::atomic<std::uint64_t> pages_compacted_{0}, objects_moved_{0}, pages_migrated_{0};
+  std::atomic<bool> compacting_{false};
+};
+
+}  // namespace memdesc::zsmalloc
