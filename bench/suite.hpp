@@ -18,6 +18,10 @@
 #include <memdesc/arena.hpp>
 #include <memory>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "peers.hpp"
 
 namespace memdesc::bench {
@@ -54,6 +58,40 @@ double pass_through_ring(std::size_t n, std::size_t slots, Produce produce, Cons
   }
   consumer.join();
   return ns_per_op(t0, n);
+}
+
+// Runs f in a forked child; returns {ns per op, peak RSS growth in bytes}. The child has only
+// the parent's memory plus what this one allocator takes, so the peak is that allocator's.
+struct ChildResult {
+  double ns = 0;
+  double peak_rss = 0;
+};
+
+template <class F>
+ChildResult in_child(F f) {
+  int fds[2];
+  if (pipe(fds) != 0) return {};
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    std::size_t base = process_rss_bytes();
+    ChildResult r;
+    r.ns = f();
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    r.peak_rss = static_cast<double>(static_cast<std::size_t>(ru.ru_maxrss) * 1024 - base);
+    ssize_t w = write(fds[1], &r, sizeof r);
+    (void)w;
+    _exit(0);
+  }
+  close(fds[1]);
+  ChildResult r;
+  ssize_t n = read(fds[0], &r, sizeof r);
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (n != static_cast<ssize_t>(sizeof r) || !WIFEXITED(status)) return {-1, 0};
+  return r;
 }
 
 // The arena a suite runs memdesc on; null (after saying why on stderr) if it cannot be made.

@@ -5,7 +5,10 @@
 //   memdesc slabinfo [--load N] [--all] [--json]  object caches, like /proc/slabinfo
 //   memdesc types [--json]                        the type table of the memdesc word
 //   memdesc demo [--arena SIZE] [--threads N] [--png FILE] [--json]
-//   memdesc bench pages|kmalloc|frag [--smoke] [--json] [--rounds N]
+//   memdesc zsmalloc classes [--chain N] [--json]  the size-class table, checked against the kernel's
+//   memdesc zsmalloc stats [--objects N] [--json]  per-class statistics before and after compaction
+//   memdesc zram FILE... [--algo lz4|zstd] [--json] store, read back, compare, compact; mm_stat
+//   memdesc bench pages|kmalloc|frag|zsmalloc [--smoke] [--json] [--rounds N]
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <memdesc/memdesc.hpp>
@@ -17,9 +20,11 @@
 #include "frag_suite.hpp"
 #include "kmalloc_suite.hpp"
 #include "pages_suite.hpp"
+#include "zs_suite.hpp"
 #include "peers.hpp"
 #endif
 #include "report.hpp"
+#include "zs_tools.hpp"
 
 using namespace memdesc;
 using namespace memdesc::tools;
@@ -106,6 +111,23 @@ int main(int argc, char** argv) {
   demo->add_flag("--no-png", no_png, "draw no picture");
   demo->add_flag("--json", demo_opts.json, "print JSON");
 
+  unsigned zs_chain = kZsDefaultChain, zs_objects = 100000;
+  auto* zs = app.add_subcommand("zsmalloc", "zsmalloc: the size-class table, per-class statistics");
+  zs->require_subcommand(1);
+  auto* zs_classes = zs->add_subcommand("classes", "print the class table and check it against the kernel documentation's");
+  zs_classes->add_option("--chain", zs_chain, "pages a zspage may chain")->capture_default_str()->check(CLI::Range(4u, 16u));
+  zs_classes->add_flag("--json", json, "print JSON");
+  auto* zs_stats = zs->add_subcommand("stats", "fill a pool, free half, print class statistics before and after compaction");
+  zs_stats->add_option("--objects", zs_objects, "objects to allocate")->capture_default_str();
+  zs_stats->add_flag("--json", json, "print JSON");
+
+  std::vector<std::string> zram_files;
+  std::string zram_algo = "lz4";
+  auto* zram = app.add_subcommand("zram", "store files page by page in a compressed page store, read back, compare, compact");
+  zram->add_option("files", zram_files, "files to store")->required()->check(CLI::ExistingFile);
+  zram->add_option("--algo", zram_algo, "lz4 or zstd")->capture_default_str()->check(CLI::IsMember({"lz4", "zstd"}));
+  zram->add_flag("--json", json, "print JSON");
+
 #if MEMDESC_HAVE_BENCH
   bench::SuiteOptions bench_opts;
   auto* bench_cmd = app.add_subcommand("bench", "run a benchmark suite against glibc, jemalloc, tcmalloc and mimalloc");
@@ -113,7 +135,8 @@ int main(int argc, char** argv) {
   auto* bench_pages = bench_cmd->add_subcommand("pages", "page allocation: pairs per order, bulk, remote free");
   auto* bench_kmalloc = bench_cmd->add_subcommand("kmalloc", "kmalloc/kfree: pairs, bulk, larson, xmalloc, alloc-test, glibc-thread");
   auto* bench_frag = bench_cmd->add_subcommand("frag", "page_frag: producer/consumer ring (frag and folio blocks), pairs");
-  for (auto* b : {bench_pages, bench_kmalloc, bench_frag}) {
+  auto* bench_zs = bench_cmd->add_subcommand("zsmalloc", "zsmalloc: alloc/free per class, read/write, fragmentation + compaction, density");
+  for (auto* b : {bench_pages, bench_kmalloc, bench_frag, bench_zs}) {
     b->add_flag("--smoke", bench_opts.smoke, "tiny sizes and one round: checks that the suite runs");
     b->add_flag("--json", bench_opts.json, "print JSON");
     b->add_option("--rounds", bench_opts.rounds, "interleaved rounds per case")->capture_default_str();
@@ -171,6 +194,9 @@ int main(int argc, char** argv) {
       else std::printf("13-15  unassigned\n");
       return 0;
     }
+    if (*zs_classes) return run_zs_classes(zs_chain, json);
+    if (*zs_stats) return run_zs_stats(zs_objects, json);
+    if (*zram) return run_zram(zram_files, zram_algo, json);
     if (*demo) {
       demo_opts.arena_bytes = parse_size(demo_arena);
       if (no_png) demo_opts.png.clear();
@@ -180,6 +206,7 @@ int main(int argc, char** argv) {
     if (*bench_pages) return bench::run_pages_suite(bench_opts);
     if (*bench_kmalloc) return bench::run_kmalloc_suite(bench_opts);
     if (*bench_frag) return bench::run_frag_suite(bench_opts);
+    if (*bench_zs) return bench::run_zs_suite(bench_opts);
 #endif
   } catch (const std::exception& e) {
     std::fprintf(stderr, "memdesc: %s\n", e.what());

@@ -151,7 +151,7 @@ class ZsPool {
   std::uint64_t total_pages() const;
   ZsPoolStats stats() const;
   std::vector<ZsClassStats> class_stats() const;  // one per distinct class
-  std::vector<ZsPageInfo> pages() const;           // call when quiescent
+  std::vector<ZsPageInfo> pages() const;           // a snapshot (class by class); stale at once if others run
   void validate() const;  // every ZS-* invariant; fatal report on violation. Call when quiescent.
 
   zsmalloc::Pool& impl() { return *p_; }

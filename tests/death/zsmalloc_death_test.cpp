@@ -1,0 +1,140 @@
+// Death tests: misuse of a zsmalloc pool — a freed, forged or foreign handle, an access beyond
+// the object, unbalanced read_end, putback of a page that is not isolated — is a fatal report
+// naming the operation, the pool and the handle.
+#include <gtest/gtest.h>
+
+#include "test_support.hpp"
+
+using namespace memdesc;
+
+namespace {
+
+class ZsDeath : public ::testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+std::unique_ptr<ZsPool> pool_of(Arena& a, const char* name = "d") {
+  ZsPoolConfig c;
+  c.name = name;
+  return std::move(a.zs_create_pool(c).value());
+}
+
+// Checked builds know the handle is freed; fast builds find that it names no object.
+constexpr const char* kFreed = "memdesc: bad handle: %s\\(pool d, handle 0x[0-9a-f]+\\): (handle already freed|freed or forged handle)";
+
+std::string freed_re(const char* op) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, kFreed, op);
+  return buf;
+}
+
+TEST_F(ZsDeath, DoubleFree) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        auto p = pool_of(*a);
+        ZsHandle keep = p->malloc(100).value();
+        ZsHandle h = p->malloc(100).value();
+        p->free(h);
+        p->free(h);
+        p->free(keep);
+      },
+      freed_re("zs_free"));
+}
+
+TEST_F(ZsDeath, ReadAfterFree) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        auto p = pool_of(*a);
+        ZsHandle keep = p->malloc(2000).value();
+        ZsHandle h = p->malloc(2000).value();
+        p->free(h);
+        char buf[16];
+        p->read_begin(h, buf, sizeof buf);
+        p->free(keep);
+      },
+      freed_re("zs_obj_read_begin"));
+}
+
+TEST_F(ZsDeath, HandleZero) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        auto p = pool_of(*a);
+        p->free(0);
+      },
+      "memdesc: bad handle: zs_free\\(pool d, handle 0x0\\): handle 0 \\(never a valid handle\\)");
+}
+
+TEST_F(ZsDeath, ForgedHandleFromKmalloc) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        auto p = pool_of(*a);
+        void* k = a->kmalloc(8);
+        p->write(reinterpret_cast<ZsHandle>(k), "x", 1);
+      },
+      "memdesc: bad handle: zs_obj_write\\(pool d, handle 0x[0-9a-f]+\\): not a handle of this pool");
+}
+
+TEST_F(ZsDeath, HandleOfAnotherPool) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        auto p = pool_of(*a);
+        auto q = pool_of(*a, "other");
+        ZsHandle h = q->malloc(64).value();
+        p->free(h);
+      },
+      "memdesc: bad handle: zs_free\\(pool d, handle 0x[0-9a-f]+\\): not a handle of this pool");
+}
+
+TEST_F(ZsDeath, HandleOutsideTheArena) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        auto p = pool_of(*a);
+        static std::uint64_t outside = 0;
+        p->free(reinterpret_cast<ZsHandle>(&outside));
+      },
+      "memdesc: bad handle: zs_free\\(pool d, handle 0x[0-9a-f]+\\): not a handle: outside the arena or misaligned");
+}
+
+TEST_F(ZsDeath, ReadBeyondTheObject) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        auto p = pool_of(*a);
+        ZsHandle h = p->malloc(100).value();  // class 112: 104 bytes for the caller
+        static char buf[4096];
+        p->read_begin(h, buf, 200);
+      },
+      "memdesc: bad handle: zs_obj_read_begin\\(pool d, handle 0x[0-9a-f]+\\): length beyond the object's slot");
+}
+
+TEST_F(ZsDeath, ReadEndWithoutReadBegin) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        auto p = pool_of(*a);
+        ZsHandle h = p->malloc(100).value();
+        p->read_end(h, nullptr);
+      },
+      "memdesc: bad handle: zs_obj_read_end\\(pool d, handle 0x[0-9a-f]+\\): read_end without read_begin");
+}
+
+TEST_F(ZsDeath, PutbackOfAPageNotIsolated) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        auto p = pool_of(*a);
+        ZsHandle h = p->malloc(100).value();
+        (void)h;
+        p->putback_page(p->pages().front().addr);
+      },
+      "memdesc: bad argument: zs_putback_page: the page is not isolated");
+}
+
+}  // namespace
