@@ -1,6 +1,7 @@
 // tools/zs_tools.cpp — `memdesc zsmalloc classes|stats` and `memdesc zram FILE...`.
 #include "zs_tools.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <memdesc/zram.hpp>
