@@ -31,18 +31,6 @@ using namespace memdesc::tools;
 
 namespace {
 
-std::unique_ptr<Arena> make_arena_or_die(std::size_t bytes) {
-  ArenaConfig c;
-  c.size = bytes;
-  auto r = Arena::create(c);
-  if (!r.ok()) {
-    std::fprintf(stderr, "memdesc: cannot create a %s arena: %s\n", human_bytes(static_cast<double>(bytes)).c_str(),
-                 describe(r.error()).c_str());
-    std::exit(1);
-  }
-  return std::move(r.value());
-}
-
 // Holds `percent` of the arena in mixed-order blocks, then frees every other one, so buddyinfo
 // has something to show. Returns the blocks still held.
 std::vector<void*> load_arena(Arena& a, unsigned percent) {

@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <stdexcept>
 #include <vector>
 
@@ -213,6 +214,18 @@ std::string write_arena_png(const Arena& a, const std::string& path) {
   png_destroy_write_struct(&png, &pinfo);
   std::fclose(f);
   return {};
+}
+
+std::unique_ptr<Arena> make_arena_or_die(std::size_t bytes) {
+  ArenaConfig c;
+  c.size = bytes;
+  auto r = Arena::create(c);
+  if (!r.ok()) {
+    std::fprintf(stderr, "memdesc: cannot create a %s arena: %s\n", human_bytes(static_cast<double>(bytes)).c_str(),
+                 describe(r.error()).c_str());
+    std::exit(1);
+  }
+  return std::move(r.value());
 }
 
 }  // namespace memdesc::tools

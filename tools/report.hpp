@@ -9,6 +9,8 @@ namespace memdesc::tools {
 
 std::string human_bytes(double bytes);                 // "1.00 GiB"
 std::size_t parse_size(const std::string& s);          // "1G", "64G", "1T", "512M", "4096"; throws on junk
+// An arena of `bytes` with the default configuration; says why on stderr and exits 1 if it cannot be made.
+std::unique_ptr<Arena> make_arena_or_die(std::size_t bytes);
 
 nlohmann::json info_json(const ArenaInfo& i);
 nlohmann::json buddyinfo_json(const ArenaInfo& i);

@@ -56,14 +56,6 @@ void print_class_stats(std::FILE* out, const std::vector<ZsClassStats>& v) {
                static_cast<unsigned long long>(total.freeable));
 }
 
-std::unique_ptr<Arena> arena_of(std::size_t bytes) {
-  ArenaConfig c;
-  c.size = bytes;
-  auto r = Arena::create(c);
-  if (!r.ok()) throw std::runtime_error("cannot create the arena: " + describe(r.error()));
-  return std::move(r.value());
-}
-
 }  // namespace
 
 int run_zs_classes(unsigned chain, bool json) {
@@ -106,7 +98,7 @@ int run_zs_classes(unsigned chain, bool json) {
 }
 
 int run_zs_stats(unsigned objects, bool json) {
-  auto a = arena_of(std::size_t{1} << 30);
+  auto a = make_arena_or_die(std::size_t{1} << 30);
   auto pool = std::move(a->zs_create_pool({.name = "stats"}).value());
   std::mt19937_64 rng(42);
   std::vector<ZsHandle> hs;
@@ -156,7 +148,7 @@ int run_zram(const std::vector<std::string>& files, const std::string& algo, boo
     pages += (data.back().size() + kPageSize - 1) / kPageSize;
   }
   if (pages == 0) throw std::runtime_error("no data: the files are empty");
-  auto a = arena_of(std::max<std::size_t>(std::size_t{64} << 20, pages * kPageSize * 2));
+  auto a = make_arena_or_die(std::max<std::size_t>(std::size_t{64} << 20, pages * kPageSize * 2));
   ZramConfig cfg;
   cfg.pages = pages;
   if (algo == "zstd") cfg.algo = ZramAlgo::zstd;

@@ -90,7 +90,7 @@ struct ZsPoolStats {
   std::uint64_t objects_moved = 0;    // by compaction, ever
   std::uint64_t pages_migrated = 0;   // single pages moved by migrate_page, ever
   std::uint64_t descriptor_bytes = 0; // zspage descriptors (their slab pages count as metadata)
-  std::uint64_t handle_bytes = 0;     // the handle cache's pages
+  std::uint64_t handle_bytes = 0;     // 8 bytes per live object (its handle slot)
 };
 
 // One page of the pool, for the migration layer and for tests that pick pages to move.

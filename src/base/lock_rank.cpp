@@ -40,17 +40,14 @@ void released(LockRank r) {
 }
 }  // namespace lock_witness
 
-namespace {
-// Spin politely, then give the CPU away: with more threads than cores the holder may need it.
-void backoff(unsigned& spins) {
+void spin_backoff(unsigned& spins) {
   if (spins < 64) {
     __builtin_ia32_pause();
     ++spins;
   } else {
-    sched_yield();
+    sched_yield();  // more threads than cores: let the holder run
   }
 }
-}  // namespace
 
 void RwSpinLock::read_lock_slow() {
   read_waiters_.fetch_add(1, std::memory_order_relaxed);
@@ -60,7 +57,7 @@ void RwSpinLock::read_lock_slow() {
     if ((v & kWriterBits) == 0 &&
         state_.compare_exchange_weak(v, v + kReader, std::memory_order_acquire, std::memory_order_relaxed))
       break;
-    backoff(spins);
+    spin_backoff(spins);
   }
   read_waiters_.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -74,20 +71,14 @@ void RwSpinLock::write_lock_slow() {
       continue;
     }
     if ((v & kWriterWaiting) == 0) state_.fetch_or(kWriterWaiting, std::memory_order_relaxed);
-    backoff(spins);
+    spin_backoff(spins);
   }
 }
 
 void SpinLock::lock_slow() {
-  for (unsigned spins = 0;; ++spins) {
-    while (locked_.load(std::memory_order_relaxed)) {
-      if (spins < 64) {
-        __builtin_ia32_pause();
-        ++spins;
-      } else {
-        sched_yield();  // more threads than cores: let the holder run
-      }
-    }
+  unsigned spins = 0;
+  for (;;) {
+    while (locked_.load(std::memory_order_relaxed)) spin_backoff(spins);
     if (!locked_.exchange(true, std::memory_order_acquire)) return;
   }
 }

@@ -35,6 +35,10 @@ enum class LockRank : std::uint8_t {
 
 const char* lock_rank_name(LockRank r);
 
+// One step of waiting for a lock another thread holds: pause for the first 64 steps, then give
+// the CPU away (with more threads than cores the holder may need it). Every spinning lock uses it.
+void spin_backoff(unsigned& spins);
+
 namespace lock_witness {
 void acquired(LockRank r);  // checked builds: verify order, push
 void released(LockRank r);  // checked builds: pop

@@ -302,8 +302,7 @@ void Pool::zspage_read_lock(Zspage* zs) {
   for (;;) {
     std::int32_t c = zs->lock.load(std::memory_order_relaxed);
     if (c >= 0 && zs->lock.compare_exchange_weak(c, c + 1, std::memory_order_acquire, std::memory_order_relaxed)) return;
-    if (++spins > 64) sched_yield();
-    else __builtin_ia32_pause();
+    spin_backoff(spins);
   }
 }
 

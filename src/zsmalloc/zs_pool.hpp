@@ -170,7 +170,8 @@ class Pool {
   }
   static void zspage_write_unlock(Zspage* zs) { zs->lock.store(0, std::memory_order_release); }
 
-  // Compaction of one class; appends retired zspages to `dead` (freed by the caller).
+  // Compaction of one class; returns the pages it freed (retired zspages are freed after the
+  // locks are dropped, in batches).
   std::uint64_t compact_class(SizeClass* cls);
   void migrate_zspage(SizeClass* cls, Zspage* src, Zspage* dst);
   // Finds the live zspage page `pfn` belongs to and locks its class; null when the page is
