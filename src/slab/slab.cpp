@@ -100,7 +100,6 @@ Result<KmemCache*> SlabAllocator::cache_init(std::unique_ptr<KmemCache> c, const
     c->freeptr_off = has_freeptr_off ? static_cast<std::uint32_t>(a.freeptr_offset) : 0;
   }
   c->stride = static_cast<std::uint32_t>(align_up(slot, align));
-  c->canary = !keep_contents;
   c->poison = kChecked && (a.flags & SLAB_POISON);
   c->div_magic = ~std::uint64_t{0} / c->stride + 1;
   c->self = (id == 0) ? 1 : 0;
@@ -133,7 +132,7 @@ Result<KmemCache*> SlabAllocator::cache_init(std::unique_ptr<KmemCache> c, const
       std::clamp<std::size_t>(kDepotBytes / (std::size_t{c->mag_cap} * c->stride), 1, kDepotMax));
 
   KmemCache* raw = c.release();
-  fast_[id] = {raw->div_magic, raw->canary};
+  fast_[id] = {raw->div_magic, (kPageSize << raw->order) - 1};
   caches_[id].store(raw, std::memory_order_release);
   return raw;
 }
@@ -162,19 +161,8 @@ void SlabAllocator::cache_destroy(KmemCache* c) {
       Magazine* chunk = ctx ? ctx->chunk[c->id / kMagChunk] : nullptr;
       if (!chunk || !chunk[c->id % kMagChunk].cap) continue;
       Magazine& m = chunk[c->id % kMagChunk];
-      std::uint32_t d = flush(c, m, m.count);
-      while (d != kNil) {  // splice onto `discard`
-        Slab* s = slab_of(mm_->addr(d));
-        std::uint32_t next = s->next;
-        s->next = discard;
-        discard = d;
-        d = next;
-      }
-      std::size_t bytes = m.cap * sizeof(void*);
-      std::free(m.objs);
-      m = {};
-      ctx->bytes -= bytes;
-      mm_->metadata().caches.fetch_sub(bytes, std::memory_order_relaxed);
+      discard = splice(flush_magazine(c, m), discard);
+      ctx->bytes -= release_stacks(c, m);
     }
   }
   discard_slabs(c, discard);
@@ -217,8 +205,9 @@ SlabAllocator::~SlabAllocator() {
   for (auto& slot : caches_) {
     KmemCache* c = slot.load(std::memory_order_relaxed);
     if (!c) continue;
-    for (std::uint32_t i = 0; i < c->nfull; ++i) std::free(c->depot_full[i]);
-    for (std::uint32_t i = 0; i < c->nempty; ++i) std::free(c->depot_empty[i]);
+    // Arena teardown: no accounting.
+    for (std::uint32_t i = 0; i < c->nfull; ++i) std::free(c->depot_full[i] - 1);
+    for (std::uint32_t i = 0; i < c->nempty; ++i) std::free(c->depot_empty[i] - 1);
     delete c;
   }
   // Pages of the arena go with it; nothing is returned one by one.
@@ -235,6 +224,8 @@ ThreadSlabCtx* SlabAllocator::attach_ctx() {
     if (!ctx) return nullptr;
     ctx->sa = this;
     ctx->id = id_;
+    ctx->chunk[0] = ctx->kmalloc_mags;
+    for (unsigned i = 1; i < kMaxCaches / kMagChunk; ++i) ctx->chunk[i] = kNoMagazines;
     ctx->bytes = sizeof(ThreadSlabCtx);
     mm_->metadata().caches.fetch_add(ctx->bytes, std::memory_order_relaxed);
     LockGuard g(page::cache_registry_lock());
@@ -246,31 +237,74 @@ ThreadSlabCtx* SlabAllocator::attach_ctx() {
 
 Magazine* SlabAllocator::magazine(ThreadSlabCtx* ctx, KmemCache* c) {
   Magazine*& chunk = ctx->chunk[c->id / kMagChunk];
-  if (!chunk) {
-    chunk = static_cast<Magazine*>(std::calloc(kMagChunk, sizeof(Magazine)));
-    if (!chunk) return nullptr;
+  if (chunk == kNoMagazines) {
+    auto* fresh = static_cast<Magazine*>(std::calloc(kMagChunk, sizeof(Magazine)));
+    if (!fresh) return nullptr;
+    chunk = fresh;
     ctx->bytes += kMagChunk * sizeof(Magazine);
     mm_->metadata().caches.fetch_add(kMagChunk * sizeof(Magazine), std::memory_order_relaxed);
   }
   Magazine& m = chunk[c->id % kMagChunk];
   if (!m.cap) {
-    m.objs = static_cast<void**>(std::malloc(c->mag_cap * sizeof(void*)));
+    m.objs = new_stack(c);
     if (!m.objs) return nullptr;
     m.cap = c->mag_cap;
-    ctx->bytes += m.cap * sizeof(void*);
-    mm_->metadata().caches.fetch_add(m.cap * sizeof(void*), std::memory_order_relaxed);
+    ctx->bytes += stack_bytes(c);
   }
   return &m;
 }
 
+void** SlabAllocator::new_stack(KmemCache* c) {
+  auto* raw = static_cast<void**>(std::malloc(stack_bytes(c)));
+  if (!raw) return nullptr;
+  raw[0] = nullptr;  // the sentinel the free fast path may read as objs[-1]
+  mm_->metadata().caches.fetch_add(stack_bytes(c), std::memory_order_relaxed);
+  return raw + 1;
+}
+
+void SlabAllocator::free_stack(KmemCache* c, void** objs) {
+  if (!objs) return;
+  std::free(objs - 1);
+  mm_->metadata().caches.fetch_sub(stack_bytes(c), std::memory_order_relaxed);
+}
+
+std::size_t SlabAllocator::release_stacks(KmemCache* c, Magazine& m) {
+  std::size_t bytes = (std::size_t{m.objs != nullptr} + (m.prev != nullptr)) * stack_bytes(c);
+  free_stack(c, m.objs);
+  free_stack(c, m.prev);
+  m = {};
+  return bytes;
+}
+
+std::uint32_t SlabAllocator::flush_magazine(KmemCache* c, Magazine& m) {
+  std::uint32_t discard = m.count ? flush(c, m, m.count) : kNil;
+  if (m.prev_count) {
+    swap_stacks(m);
+    discard = splice(flush(c, m, m.count), discard);
+    swap_stacks(m);
+  }
+  return discard;
+}
+
+std::uint32_t SlabAllocator::splice(std::uint32_t list, std::uint32_t onto) {
+  while (list != kNil) {
+    Slab* s = slab_of(mm_->addr(list));
+    std::uint32_t next = s->next;
+    s->next = onto;
+    onto = list;
+    list = next;
+  }
+  return onto;
+}
+
 void SlabAllocator::flush_ctx(ThreadSlabCtx* ctx) {
   for (unsigned ch = 0; ch < kMaxCaches / kMagChunk; ++ch) {
-    if (!ctx->chunk[ch]) continue;
+    if (ctx->chunk[ch] == kNoMagazines) continue;
     for (unsigned j = 0; j < kMagChunk; ++j) {
       Magazine& m = ctx->chunk[ch][j];
-      if (!m.count) continue;
+      if (!m.count && !m.prev_count) continue;
       KmemCache* c = caches_[ch * kMagChunk + j].load(std::memory_order_acquire);
-      discard_slabs(c, flush(c, m, m.count));
+      discard_slabs(c, flush_magazine(c, m));
     }
   }
 }
@@ -290,10 +324,15 @@ void SlabAllocator::ctx_thread_exit(void* p) {
 void SlabAllocator::ctx_release(void* p) {
   auto* ctx = static_cast<ThreadSlabCtx*>(p);
   if (tls_slab.ctx == ctx) tls_slab = {};
+  // Metadata accounting for the whole context (stacks included) was settled by the caller:
+  // ctx_thread_exit subtracts ctx->bytes; an orphaned context goes with its arena.
   for (Magazine* chunk : ctx->chunk) {
-    if (!chunk) continue;
-    for (unsigned j = 0; j < kMagChunk; ++j) std::free(chunk[j].objs);
-    std::free(chunk);
+    if (chunk == kNoMagazines) continue;
+    for (unsigned j = 0; j < kMagChunk; ++j) {
+      if (chunk[j].objs) std::free(chunk[j].objs - 1);  // the sentinel slot is the allocation's start
+      if (chunk[j].prev) std::free(chunk[j].prev - 1);
+    }
+    if (chunk != ctx->kmalloc_mags) std::free(chunk);
   }
   delete ctx;
 }
@@ -305,15 +344,12 @@ bool SlabAllocator::depot_get(KmemCache* c, Magazine& m) {
   {
     LockGuard g(c->lock);
     if (!c->nfull || m.cap != c->mag_cap) return false;
-    if (c->nempty < kDepotMax) c->depot_empty[c->nempty++] = m.objs;
+    if (c->nempty < kDepotEmptyMax) c->depot_empty[c->nempty++] = m.objs;
     else spare = m.objs;
     m.objs = c->depot_full[--c->nfull];
     m.count = m.cap;
   }
-  if (spare) {
-    std::free(spare);
-    mm_->metadata().caches.fetch_sub(c->mag_cap * sizeof(void*), std::memory_order_relaxed);
-  }
+  free_stack(c, spare);
   return true;
 }
 
@@ -330,7 +366,7 @@ bool SlabAllocator::depot_put(KmemCache* c, Magazine& m) {
     }
   }
   // No spare array: make one outside the lock.
-  auto* fresh = static_cast<void**>(std::malloc(c->mag_cap * sizeof(void*)));
+  void** fresh = new_stack(c);
   if (!fresh) return false;
   {
     LockGuard g(c->lock);
@@ -342,33 +378,33 @@ bool SlabAllocator::depot_put(KmemCache* c, Magazine& m) {
     }
   }
   if (fresh) {
-    std::free(fresh);
+    free_stack(c, fresh);
     return false;
   }
-  mm_->metadata().caches.fetch_add(c->mag_cap * sizeof(void*), std::memory_order_relaxed);
   return true;
 }
 
 std::uint32_t SlabAllocator::depot_drain(KmemCache* c) {
   std::uint32_t discard = kNil;
-  void** arrays[2 * kDepotMax];
+  void** arrays[kDepotMax + kDepotEmptyMax];
   unsigned narrays = 0;
-  LockGuard g(c->lock);
-  while (c->nfull) {
-    void** objs = c->depot_full[--c->nfull];
-    for (std::uint32_t i = 0; i < c->mag_cap; ++i) {
-      Slab* s = slab_of(objs[i]);
-      std::uint32_t d = put_object_locked(c, s, objs[i]);
-      if (d != kNil) {
-        s->next = discard;
-        discard = d;
+  {
+    LockGuard g(c->lock);
+    while (c->nfull) {
+      void** objs = c->depot_full[--c->nfull];
+      for (std::uint32_t i = 0; i < c->mag_cap; ++i) {
+        Slab* s = slab_of(objs[i]);
+        std::uint32_t d = put_object_locked(c, s, objs[i]);
+        if (d != kNil) {
+          s->next = discard;
+          discard = d;
+        }
       }
+      arrays[narrays++] = objs;
     }
-    arrays[narrays++] = objs;
+    while (c->nempty) arrays[narrays++] = c->depot_empty[--c->nempty];
   }
-  while (c->nempty) arrays[narrays++] = c->depot_empty[--c->nempty];
-  for (unsigned i = 0; i < narrays; ++i) std::free(arrays[i]);
-  mm_->metadata().caches.fetch_sub(narrays * c->mag_cap * sizeof(void*), std::memory_order_relaxed);
+  for (unsigned i = 0; i < narrays; ++i) free_stack(c, arrays[i]);  // outside the lock
   return discard;
 }
 
@@ -442,7 +478,7 @@ void SlabAllocator::free_to_slab(KmemCache* c, void* p) {
 
 void SlabAllocator::put_to_slab(KmemCache* c, void* p) {
   void* one[1] = {p};
-  Magazine m{1, 1, one};
+  Magazine m{1, 1, 0, one};
   discard_slabs(c, flush(c, m, 1));
 }
 
@@ -562,6 +598,9 @@ std::uint32_t SlabAllocator::put_object_locked(KmemCache* c, Slab* s, void* obj)
   std::uint32_t off = static_cast<std::uint32_t>(static_cast<char*>(obj) - base);
   if (off / c->stride >= s->bump || off / c->stride < c->self)
     report_bad_object("kfree", obj, c->name, "object was never allocated");
+  // MAG-TOP at the slab: the object on top of the freelist, or a slab with nothing handed out.
+  if (s->freelist == off + 1 || s->inuse == c->self)
+    report_bad_object("kfree", obj, c->name, "double free (object is already free)");
   std::uint32_t link = s->freelist ^ link_key(obj);
   std::memcpy(static_cast<char*>(obj) + c->freeptr_off, &link, 4);
   s->freelist = off + 1;
@@ -589,7 +628,7 @@ bool SlabAllocator::refill(KmemCache* c, Magazine& m) {
     std::uint32_t nfresh = 0;
     {
       LockGuard g(c->lock);
-      while (m.count < std::min(c->batch, m.cap)) {
+      while (m.count < std::min<std::uint32_t>(c->batch, m.cap)) {
         std::uint32_t head = c->partial != kNil ? c->partial : c->empty;
         if (head == kNil) break;
         Slab* s = slab_of(mm_->addr(head));
@@ -614,7 +653,7 @@ bool SlabAllocator::refill(KmemCache* c, Magazine& m) {
 }
 
 std::uint32_t SlabAllocator::flush(KmemCache* c, Magazine& m, std::uint32_t n) {
-  n = std::min(n, m.count);
+  n = std::min<std::uint32_t>(n, m.count);
   std::uint32_t discard = kNil;
   {
     LockGuard g(c->lock);
@@ -670,14 +709,16 @@ void* SlabAllocator::alloc_slow(KmemCache* c, unsigned gfp) {
   Magazine* m = ctx ? magazine(ctx, c) : nullptr;
   void* p = nullptr;
   if (m) {
-    if (!m->count && !depot_get(c, *m) && !refill(c, *m)) return nullptr;  // tls_last_error says why
+    if (!m->count) {
+      if (m->prev_count) swap_stacks(*m);  // the previous stack is full: no lock needed
+      else if (!depot_get(c, *m) && !refill(c, *m)) return nullptr;  // tls_last_error says why
+    }
     p = m->objs[--m->count];
   } else {
     // No magazine (thread exiting, or no memory for one): straight from a slab.
-    Magazine one{0, 1, &p};
+    Magazine one{0, 1, 0, &p};
     if (!refill(c, one)) return nullptr;
   }
-  if (c->canary) *static_cast<std::uint64_t*>(p) = 0;
   if constexpr (kChecked) checked_on_alloc(c, p);
   if (gfp & GFP_ZERO) std::memset(p, 0, c->object_size);
   return p;
@@ -685,15 +726,15 @@ void* SlabAllocator::alloc_slow(KmemCache* c, unsigned gfp) {
 
 void SlabAllocator::free_slow(KmemCache* c, void* p, const char* op) {
   if constexpr (kChecked) checked_on_free(c, p, op);
-  if (c->canary) {
-    auto* w = static_cast<std::uint64_t*>(p);
-    if (*w == c->canary_for(p)) double_free_slow(c, p, op);
-    *w = c->canary_for(p);
-  }
   ThreadSlabCtx* ctx = (tls_slab.id == id_) ? tls_slab.ctx : attach_ctx();
   Magazine* m = ctx ? magazine(ctx, c) : nullptr;
   if (!m) return put_to_slab(c, p);  // no magazine: straight to the slab
-  if (m->count == m->cap && !depot_put(c, *m)) discard_slabs(c, flush(c, *m, c->batch));
+  if ((m->objs + m->count)[-1] == p) double_free_slow(c, p, op);  // MAG-TOP, as free_object
+  if (m->count == m->cap) {
+    if (!m->prev && (m->prev = new_stack(c))) ctx->bytes += stack_bytes(c);
+    if (m->prev && !m->prev_count) swap_stacks(*m);  // the previous stack is empty: no lock needed
+    else if (!depot_put(c, *m)) discard_slabs(c, flush(c, *m, c->batch));
+  }
   m->objs[m->count++] = p;
 }
 
@@ -730,6 +771,7 @@ void SlabAllocator::double_free_slow(KmemCache* c, void* p, const char* op) {
   report_bad_object(op, p, c->name, "double free (object is already free)");
 }
 
+
 // ---- bulk, shrink ------------------------------------------------------------------------
 
 std::size_t SlabAllocator::alloc_bulk(KmemCache* c, unsigned gfp, std::size_t n, void** out) {
@@ -750,10 +792,7 @@ void SlabAllocator::free_bulk(KmemCache* c, std::size_t n, void** objs) {
 std::size_t SlabAllocator::shrink(KmemCache* c) {
   if (tls_slab.id == id_) {
     Magazine* chunk = tls_slab.ctx->chunk[c->id / kMagChunk];
-    if (chunk && chunk[c->id % kMagChunk].count) {
-      Magazine& m = chunk[c->id % kMagChunk];
-      discard_slabs(c, flush(c, m, m.count));
-    }
+    if (chunk) discard_slabs(c, flush_magazine(c, chunk[c->id % kMagChunk]));
   }
   discard_slabs(c, depot_drain(c));
   std::uint32_t list = kNil;

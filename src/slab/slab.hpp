@@ -6,23 +6,29 @@
 // per-thread, per-cache stack of free objects.
 //
 // Allocation code overview:
-//   cache_alloc(c)   FAST: TLS slot → this thread's magazine for c.id → pop; clear the canary.
-//                    Cost: one TLS load, ~6 loads/stores, no lock, no atomic RMW, no call.
-//   kmalloc(size)    FAST: the same with the class index as the id: no KmemCache load.
-//     alloc_slow:    attach the thread context; take a full magazine from c's depot; else
-//                    refill `batch` objects under c.lock from partial slabs (freelist, then
-//                    never-used slots); with no partial slab, leave the lock, make a slab
-//                    (pages, then descriptor, then page words: SLAB-BOOT), and retry.
+//   cache_alloc(c)   FAST: TLS slot → this thread's magazine for c.id → pop. The object is
+//                    not touched. Cost: one TLS load, ~5 loads and 1 store, no lock, no atomic
+//                    RMW, no call.
+//   kmalloc(size)    FAST: the same with the class index as the id: no KmemCache load, and
+//                    the kmalloc magazines sit inside the thread context (no chunk load).
+//     alloc_slow:    attach the thread context; swap in the previous magazine if it holds
+//                    objects; else take a full magazine from c's depot; else refill `batch`
+//                    objects under c.lock from partial slabs (freelist, then never-used slots);
+//                    with no partial slab, leave the lock, make a slab (pages, then descriptor,
+//                    then page words: SLAB-BOOT), and retry.
 //   cache_free(c,p)  FAST: p in the arena, word is Slab with aux == c.id, then free_object.
 //   kfree(p)         FAST: the page word's tag decides: Slab → free_object(aux);
 //                    Misc(kmalloc_large) → the block goes back to the buddy; else a report.
-//   free_object(id)  reads only fast_[id]: p on a slot boundary (Lemire divisibility test),
-//                    canary not already set (cheap double-free check); push to this thread's
-//                    magazine — from any thread, lock-free.
-//     free_slow:     full magazine: leave it whole in c's depot; else flush `batch` objects to
-//                    their slabs under c.lock (a full slab becomes partial; an empty one is kept
-//                    up to kMinEmpty, else discarded after the lock is released, after a grace
-//                    period for TYPESAFE_BY_RCU caches).
+//   free_object(id)  reads only fast_[id]: p on a slot boundary of its slab (Lemire divisibility
+//                    test; the slab mask comes from the cache, not the word), p not the object
+//                    this thread freed last to c (cheap double-free check, MAG-TOP); push to
+//                    this thread's magazine — from any thread, lock-free. The object itself is
+//                    not touched: freeing a cold object costs no cache miss.
+//     free_slow:     full magazine: swap in the previous one if it is empty; else leave the
+//                    full one whole in c's depot; else flush `batch` objects to their slabs
+//                    under c.lock (a full slab becomes partial; an empty one is kept up to
+//                    kMinEmpty, else discarded after the lock is released, after a grace period
+//                    for TYPESAFE_BY_RCU caches).
 //
 // Invariants (validate() checks them; docs/INVARIANTS.md):
 //   SLAB-COUNT   per slab: inuse + |freelist| + (objects - bump) == objects.
@@ -35,6 +41,11 @@
 //                what was taken.
 //   SLAB-RCU     pages of a TYPESAFE_BY_RCU cache reach the buddy only after a grace period
 //                that began after the slab left the cache.
+//   MAG-TOP      a magazine never holds the same object twice in a row: a free of the
+//                object on top of this thread's stack (freed last, not reallocated since) is
+//                a double free. Every stack has a null sentinel below its first slot, so the
+//                test needs no emptiness check. Slabs apply the same test to their freelist
+//                head when objects come back (as SLUB's hardened freelist does).
 //
 // Locking: KmemCache::lock (rank SlabCache) guards the cache's lists, counters and every
 // mutable field of its slabs' descriptors. No page is allocated or freed under it. The
@@ -47,6 +58,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "base/check.hpp"
@@ -64,6 +76,7 @@ inline constexpr unsigned kMaxCaches = 1024;               // ids fit the word's
 inline constexpr unsigned kMagChunk = 64;                  // magazines per lazily made chunk
 inline constexpr unsigned kMinEmpty = 1;                   // empty slabs a cache keeps
 inline constexpr unsigned kDepotMax = 16;                  // full magazines a cache's depot holds, at most
+inline constexpr unsigned kDepotEmptyMax = 2;              // spare empty arrays it keeps for them
 inline constexpr std::size_t kDepotBytes = 128 * 1024;     // ... and at most this many bytes of objects
 
 enum class SlabList : std::uint8_t { None, Partial, Empty };
@@ -86,17 +99,33 @@ static_assert(sizeof(Slab) == 32 && alignof(Slab) == 16, "MEMDESC-TAG: 16-byte a
 // over `cache`, which lockless readers load.
 inline constexpr std::uint32_t kSlabFreeptrOffset = offsetof(Slab, next);
 
+// A thread's pair of stacks for one cache (Bonwick's loaded and previous magazines): the fast
+// paths pop and push on `objs` only; the slow paths swap the two before they take the cache
+// lock, so a thread whose allocations and frees alternate around an empty or full stack does
+// not go to the depot each time. Every field: owner thread only (MAG-OWNER); others after
+// synchronising with it (thread exit, cache destroy).
 struct Magazine {
-  std::uint32_t count = 0;  // owner thread only (MAG-OWNER); others after synchronising
-  std::uint32_t cap = 0;    // 0 until the first use allocates objs
-  void** objs = nullptr;
+  std::uint32_t count = 0;       // objects in objs
+  std::uint32_t cap = 0;         // capacity of objs and prev; 0 until the first use allocates objs
+  std::uint32_t prev_count = 0;  // objects in prev: 0 or cap
+  void** objs = nullptr;         // the loaded stack
+  void** prev = nullptr;         // the previous stack: made when first needed
 };
+// 32-bit counts: 16-bit ones cost the fast paths ~15 % (partial-word loads and stores).
+static_assert(sizeof(Magazine) == 32, "a thread's chunk of 64 magazines is 2 KiB");
+
+// Stands for a chunk of magazines a thread has not made yet: count 0 and cap 0 send both fast
+// paths to their slow paths, which make the chunk; nothing ever writes it.
+inline constinit Magazine kNoMagazines[kMagChunk] = {};
 
 struct ThreadSlabCtx {
   SlabAllocator* sa = nullptr;
   std::uint64_t id = 0;  // the arena's id
-  Magazine* chunk[kMaxCaches / kMagChunk] = {};  // owner thread creates; chunk[i][j] is cache i*64+j
+  // chunk[i][j] is cache i*64+j. chunk[0] is kmalloc_mags; the others point at kNoMagazines
+  // until the owner thread first uses a cache of theirs, so the fast paths test no pointer.
+  Magazine* chunk[kMaxCaches / kMagChunk];
   std::size_t bytes = 0;
+  Magazine kmalloc_mags[kMagChunk];  // caches 0..63: the descriptor cache and the kmalloc classes
 };
 
 struct TlsSlabSlot {
@@ -115,11 +144,10 @@ class KmemCache {
   std::uint32_t align = 8;
   std::uint32_t freeptr_off = 0;  // where a free slot keeps its freelist link
   std::uint32_t redzone_off = 0;  // first red-zone byte (checked builds with SLAB_RED_ZONE), 0 = none
-  std::uint64_t div_magic = 0;    // Lemire: off % stride == 0  <=>  off * div_magic <= div_magic - 1
+  std::uint64_t div_magic = 0;    // Lemire: off % stride == 0  <=>  off * div_magic < div_magic
   std::uint16_t objects = 0;      // slots per slab
   std::uint8_t order = 0;         // pages per slab = 2^order
   std::uint8_t self = 0;          // 1 for the descriptor cache: object 0 is the slab's own descriptor
-  bool canary = false;            // plain caches: a freed object's first word holds canary(p)
   bool poison = false;            // checked builds with SLAB_POISON
   bool descriptor = false;        // holds memdescs: its pages count as descriptor metadata
   std::uint32_t mag_cap = 0, batch = 0;
@@ -135,7 +163,7 @@ class KmemCache {
   // The depot: full magazines (arrays of mag_cap objects) handed between threads whole, and
   // empty arrays to swap in. Objects in the depot count as in use for their slabs.
   void** depot_full[kDepotMax] = {};
-  void** depot_empty[kDepotMax] = {};
+  void** depot_empty[kDepotEmptyMax] = {};
   std::uint32_t nfull = 0, nempty = 0;
   std::uint32_t rcu_pending = kNil;   // discarded slabs waiting for the next grace period
   std::uint32_t rcu_inflight = kNil;  // discarded slabs whose grace period is running
@@ -146,16 +174,12 @@ class KmemCache {
   std::mutex live_mu;
   std::unordered_set<std::uintptr_t> live;
 
-  bool on_slot_boundary(std::uint64_t off) const { return off * div_magic <= div_magic - 1; }
-  std::uint64_t canary_for(const void* p) const;
+  bool on_slot_boundary(std::uint64_t off) const { return off * div_magic < div_magic; }
 };
 
-// Per-process secret for freelist links and canaries: random, set once before any cache
-// exists (SlabAllocator::create), read-only afterwards.
+// Per-process secret for freelist links: random, set once before any cache exists
+// (SlabAllocator::create), read-only afterwards.
 inline std::uint64_t g_secret = 0;
-inline std::uint64_t KmemCache::canary_for(const void* p) const {
-  return g_secret ^ reinterpret_cast<std::uintptr_t>(p);
-}
 
 struct SlabCreate {
   const char* name = "";
@@ -180,14 +204,9 @@ class SlabAllocator {
   MEMDESC_FAST_PATH void* cache_alloc(KmemCache* c, unsigned gfp) {
     TlsSlabSlot slot = tls_slab;
     if (MEMDESC_LIKELY(slot.id == id_ && !kChecked && !(gfp & GFP_ZERO))) {
-      Magazine* chunk = slot.ctx->chunk[c->id / kMagChunk];
-      if (MEMDESC_LIKELY(chunk != nullptr)) {
-        Magazine& m = chunk[c->id % kMagChunk];
-        if (MEMDESC_LIKELY(m.count != 0)) {
-          void* p = m.objs[--m.count];
-          if (c->canary) *static_cast<std::uint64_t*>(p) = 0;  // no longer "freed"
-          return p;
-        }
+      Magazine& m = slot.ctx->chunk[c->id / kMagChunk][c->id % kMagChunk];  // kNoMagazines: count 0
+      if (MEMDESC_LIKELY(m.count != 0)) {
+        return m.objs[--m.count];
       }
     }
     return alloc_slow(c, gfp);
@@ -198,26 +217,20 @@ class SlabAllocator {
     if (MEMDESC_UNLIKELY(off >= bytes_)) free_bad_slow(c, p, "kmem_cache_free");
     MemdescWord w = MemdescWord::from_raw(words_[off >> kPageShift].load(std::memory_order_relaxed));
     if (MEMDESC_UNLIKELY(!w.is(MemdescType::Slab) || w.aux() != c->id)) free_bad_slow(c, p, "kmem_cache_free");
-    free_object(c->id, p, off & ((kPageSize << w.order()) - 1), "kmem_cache_free");
+    free_object(c->id, p, off, "kmem_cache_free");
   }
 
   // kmalloc never loads the KmemCache on its fast path: the class index is the cache id and the
-  // magazine index (kmalloc ids live in magazine chunk 0). Cost: an index computation, one TLS
-  // load, three loads, one load and one store on the magazine, one store into the object.
+  // magazine index (kmalloc magazines live inside the thread context). Cost: an index
+  // computation, one TLS load, one load of the arena id, three loads and a store on the
+  // magazine; the object is not touched.
   MEMDESC_FAST_PATH void* kmalloc(std::size_t size, unsigned gfp) {
     if (MEMDESC_LIKELY(size - 1 < kKmallocMaxCacheSize)) {
       unsigned id = kmalloc_index(size);
       TlsSlabSlot slot = tls_slab;
       if (MEMDESC_LIKELY(slot.id == id_ && !kChecked && !(gfp & GFP_ZERO))) {
-        Magazine* chunk = slot.ctx->chunk[0];
-        if (MEMDESC_LIKELY(chunk != nullptr)) {
-          Magazine& m = chunk[id];
-          if (MEMDESC_LIKELY(m.count != 0)) {
-            void* p = m.objs[--m.count];
-            *static_cast<std::uint64_t*>(p) = 0;  // kmalloc caches keep a canary: clear it
-            return p;
-          }
-        }
+        Magazine& m = slot.ctx->kmalloc_mags[id];
+        if (MEMDESC_LIKELY(m.count != 0)) return m.objs[--m.count];
       }
       return alloc_slow(caches_[id].load(std::memory_order_relaxed), gfp);
     }
@@ -230,7 +243,7 @@ class SlabAllocator {
     if (MEMDESC_UNLIKELY(off >= bytes_)) return kfree_other_slow(p);  // null, kZeroSizePtr or foreign
     MemdescWord w = MemdescWord::from_raw(words_[off >> kPageShift].load(std::memory_order_relaxed));
     if (MEMDESC_UNLIKELY(!w.is(MemdescType::Slab))) return kfree_other_slow(p);  // kmalloc_large, misuse
-    free_object(w.aux(), p, off & ((kPageSize << w.order()) - 1), "kfree");  // SLAB-WORD: aux is the id
+    free_object(w.aux(), p, off, "kfree");  // SLAB-WORD: aux is the id
   }
 
   std::size_t ksize(const void* p) const;
@@ -270,25 +283,20 @@ class SlabAllocator {
                                                    6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7};
 
   // The free fast path reads only fast_[id] (no KmemCache load): the slot-boundary test, the
-  // canary test, and the push on this thread's magazine.
-  MEMDESC_FAST_PATH void free_object(unsigned id, void* p, std::uint64_t slab_off, const char* op) {
+  // cheap double-free test (MAG-TOP), and the push on this thread's magazine.
+  // `arena_off` is p's offset in the arena; slabs are naturally aligned, so masking it with the
+  // cache's slab size gives the offset in the slab (SLAB-WORD: the word's order is the cache's).
+  MEMDESC_FAST_PATH void free_object(unsigned id, void* p, std::uint64_t arena_off, const char* op) {
     const FastInfo fi = fast_[id];
-    if (MEMDESC_UNLIKELY(slab_off * fi.div_magic > fi.div_magic - 1)) return free_bad_id_slow(id, p, op);
+    if (MEMDESC_UNLIKELY((arena_off & fi.slab_mask) * fi.div_magic >= fi.div_magic)) return free_bad_id_slow(id, p, op);
     TlsSlabSlot slot = tls_slab;
     if (MEMDESC_LIKELY(slot.id == id_ && !kChecked)) {
-      Magazine* chunk = slot.ctx->chunk[id / kMagChunk];
-      if (MEMDESC_LIKELY(chunk != nullptr)) {
-        Magazine& m = chunk[id % kMagChunk];
-        if (MEMDESC_LIKELY(m.count < m.cap)) {
-          if (fi.canary) {
-            auto* w = static_cast<std::uint64_t*>(p);
-            std::uint64_t canary = g_secret ^ reinterpret_cast<std::uintptr_t>(p);
-            if (MEMDESC_UNLIKELY(*w == canary)) return double_free_id_slow(id, p, op);  // cheap double-free check
-            *w = canary;
-          }
-          m.objs[m.count++] = p;
-          return;
-        }
+      Magazine& m = slot.ctx->chunk[id / kMagChunk][id % kMagChunk];  // kNoMagazines: cap 0
+      if (MEMDESC_LIKELY(m.count < m.cap)) {
+        // MAG-TOP; objs[-1] is a null sentinel, so an empty stack needs no test.
+        if (MEMDESC_UNLIKELY((m.objs + m.count)[-1] == p)) return double_free_id_slow(id, p, op);
+        m.objs[m.count++] = p;
+        return;
       }
     }
     free_slow(caches_[id].load(std::memory_order_relaxed), p, op);
@@ -309,6 +317,18 @@ class SlabAllocator {
   // Returns the first `n` (coldest) objects of `m` to their slabs; the slabs to discard are
   // returned as a pfn-linked list for the caller to discard once it holds no lock.
   [[nodiscard]] std::uint32_t flush(KmemCache* c, Magazine& m, std::uint32_t n);
+  [[nodiscard]] std::uint32_t flush_magazine(KmemCache* c, Magazine& m);  // both stacks, whole
+  [[nodiscard]] std::uint32_t splice(std::uint32_t list, std::uint32_t onto);  // pfn-linked lists
+  static void swap_stacks(Magazine& m) {
+    std::swap(m.objs, m.prev);
+    std::swap(m.count, m.prev_count);
+  }
+  // Magazine arrays: mag_cap slots after a null sentinel (objs[-1], read by the free fast
+  // path's double-free test), counted as metadata.
+  void** new_stack(KmemCache* c);
+  void free_stack(KmemCache* c, void** objs);
+  static std::size_t stack_bytes(const KmemCache* c) { return (std::size_t{c->mag_cap} + 1) * sizeof(void*); }
+  std::size_t release_stacks(KmemCache* c, Magazine& m);  // frees both arrays; returns the bytes released
   void flush_ctx(ThreadSlabCtx* ctx);  // every magazine, discards done
   bool depot_get(KmemCache* c, Magazine& m);   // an empty m takes a full magazine from the depot
   bool depot_put(KmemCache* c, Magazine& m);   // a full m leaves its objects in the depot
@@ -343,8 +363,9 @@ class SlabAllocator {
   // cache is created, before any page carries the id (so before any free can read it).
   struct FastInfo {
     std::uint64_t div_magic = 0;
-    std::uint64_t canary = 0;
+    std::uint64_t slab_mask = 0;  // bytes per slab - 1
   };
+  static_assert(sizeof(FastInfo) == 16, "one load on the free fast path");
   FastInfo fast_[kMaxCaches] = {};
   SpinLock caches_lock_{LockRank::SlabRegistry};
 };
