@@ -125,7 +125,7 @@ struct ThreadSlabCtx {
   // until the owner thread first uses a cache of theirs, so the fast paths test no pointer.
   Magazine* chunk[kMaxCaches / kMagChunk];
   std::size_t bytes = 0;
-  Magazine kmalloc_mags[kMagChunk];  // caches 0..63: the descriptor cache and the kmalloc classes
+  Magazine kmalloc_mags[kMagChunk];  // caches 0..63: the descriptor cache, the kmalloc classes, the first user caches
 };
 
 struct TlsSlabSlot {
