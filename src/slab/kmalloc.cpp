@@ -15,8 +15,10 @@ void* SlabAllocator::kmalloc_large_slow(std::size_t size, unsigned gfp) {
     page::tls_last_error = Error{Errc::out_of_memory, 0, "kmalloc: size above the largest block"};
     return nullptr;
   }
-  // Misc(kmalloc_large, order) in every page: kfree finds the order in the word.
-  return pa_->alloc(order, gfp, MemdescWord::misc(MiscSubtype::KmallocLarge, order));
+  // Misc(kmalloc_large, order) in every page: kfree finds the order in the word. Straight from
+  // the buddy, as kfree gives the block straight back: through this thread's page cache, each
+  // refill would take a batch of 16-32 KiB blocks that only this thread could then use.
+  return pa_->alloc(order, gfp | GFP_NOCACHE, MemdescWord::misc(MiscSubtype::KmallocLarge, order));
 }
 
 void SlabAllocator::kfree_other_slow(void* p) {

@@ -121,12 +121,13 @@ Result<KmemCache*> SlabAllocator::cache_init(std::unique_ptr<KmemCache> c, const
   c->order = static_cast<std::uint8_t>(best);
   std::size_t n = std::min<std::size_t>((kPageSize << best) / c->stride, 65535);
   c->objects = static_cast<std::uint16_t>(n);
-  // A magazine holds about 32 KiB of objects, 16..64 of them (down to 2 for objects above
-  // 8 KiB, so a thread cannot hoard megabytes of a big-object cache): enough to amortise the
-  // cache lock even for 4 KiB objects, small enough that a thread's magazines are a few KiB of
-  // metadata.
-  const std::size_t min_cap = c->stride <= kKmallocMaxCacheSize ? 16 : 2;
-  c->mag_cap = static_cast<std::uint32_t>(std::clamp<std::size_t>(32768 / c->stride, min_cap, 64));
+  // A stack holds about 32 KiB of objects, 16..64 of them, and never more than 64 KiB (8
+  // objects of 8 KiB; 2 of anything above 32 KiB): enough to amortise the cache lock even for
+  // 4 KiB objects, few enough that a thread's two stacks per cache hoard little memory (at 16
+  // objects of 8 KiB, the stacks and depot of kmalloc-8k held ~0.4 MiB at the alloc_test
+  // shape's peak) and its magazines are a few KiB of metadata.
+  c->mag_cap = static_cast<std::uint32_t>(std::min(std::clamp<std::size_t>(32768 / c->stride, 16, 64),
+                                                   std::max<std::size_t>(2, 65536 / c->stride)));
   c->batch = std::max<std::uint32_t>(1, c->mag_cap / 2);
   c->depot_max = static_cast<std::uint32_t>(
       std::clamp<std::size_t>(kDepotBytes / (std::size_t{c->mag_cap} * c->stride), 1, kDepotMax));
@@ -235,7 +236,7 @@ ThreadSlabCtx* SlabAllocator::attach_ctx() {
   return ctx;
 }
 
-Magazine* SlabAllocator::magazine(ThreadSlabCtx* ctx, KmemCache* c) {
+Magazine* SlabAllocator::make_magazine(ThreadSlabCtx* ctx, KmemCache* c) {
   Magazine*& chunk = ctx->chunk[c->id / kMagChunk];
   if (chunk == kNoMagazines) {
     auto* fresh = static_cast<Magazine*>(std::calloc(kMagChunk, sizeof(Magazine)));
@@ -428,7 +429,10 @@ void* SlabAllocator::alloc_descriptor(KmemCache* dc) {
 // the page words; every failure gives back what was taken.
 Slab* SlabAllocator::new_slab(KmemCache* c) {
   const MemdescWord placeholder = MemdescWord::misc(MiscSubtype::Unknown, c->order);
-  void* mem = pa_->alloc(c->order, GFP_NONE, placeholder);
+  // Straight from the buddy, as discarded slabs go straight back (free_slab_now): a slab is made
+  // once per `objects` allocations, and a refill of this thread's page cache would park a
+  // batch of blocks (4 x 32 KiB at order 3) where no other thread's slabs could use them.
+  void* mem = pa_->alloc(c->order, GFP_NOCACHE, placeholder);
   if (!mem) return nullptr;
   Slab* s;
   if (c->self) {
