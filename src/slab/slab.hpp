@@ -77,7 +77,7 @@ inline constexpr unsigned kMagChunk = 16;                  // magazines per lazi
 inline constexpr unsigned kMinEmpty = 1;                   // empty slabs a cache keeps
 inline constexpr unsigned kDepotMax = 16;                  // full magazines a cache's depot holds, at most
 inline constexpr unsigned kDepotEmptyMax = 2;              // spare empty arrays it keeps for them
-inline constexpr std::size_t kDepotBytes = 128 * 1024;     // ... and at most this many bytes of objects
+inline constexpr std::size_t kDepotBytes = 64 * 1024;      // ... and at most this many bytes of objects
 
 enum class SlabList : std::uint8_t { None, Partial, Empty };
 
