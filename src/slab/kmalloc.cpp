@@ -153,6 +153,9 @@ void SlabAllocator::validate() const {
       report_invariant("SLAB-LIST", "cache %s: %llu partial / %llu empty slabs found, counters say %llu / %llu", c->name,
                        static_cast<unsigned long long>(partial[id]), static_cast<unsigned long long>(empty[id]),
                        static_cast<unsigned long long>(c->nr_partial), static_cast<unsigned long long>(c->nr_empty));
+    if (c->nfull + c->nempty > c->depot_max)
+      report_invariant("DEPOT-MAX", "cache %s: depot holds %u full and %u empty arrays, at most %u", c->name, c->nfull,
+                       c->nempty, c->depot_max);
   }
 }
 

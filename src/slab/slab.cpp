@@ -341,53 +341,42 @@ void SlabAllocator::ctx_release(void* p) {
 // ---- the depot ---------------------------------------------------------------------------
 
 bool SlabAllocator::depot_get(KmemCache* c, Magazine& m) {
-  void** spare = nullptr;
-  {
-    LockGuard g(c->lock);
-    if (!c->nfull || m.cap != c->mag_cap) return false;
-    if (c->nempty < kDepotEmptyMax) c->depot_empty[c->nempty++] = m.objs;
-    else spare = m.objs;
-    m.objs = c->depot_full[--c->nfull];
-    m.count = m.cap;
-  }
-  free_stack(c, spare);
+  LockGuard g(c->lock);
+  if (!c->nfull || m.cap != c->mag_cap) return false;
+  // DEPOT-MAX: the empty array takes the full one's place, so the depot has room for it.
+  c->depot_empty[c->nempty++] = m.objs;
+  m.objs = c->depot_full[--c->nfull];
+  m.count = m.cap;
   return true;
 }
 
 bool SlabAllocator::depot_put(KmemCache* c, Magazine& m) {
   if (m.cap != c->mag_cap) return false;
-  {
-    LockGuard g(c->lock);
-    if (c->nfull >= c->depot_max) return false;
-    if (c->nempty) {
-      c->depot_full[c->nfull++] = m.objs;
-      m.objs = c->depot_empty[--c->nempty];
-      m.count = 0;
-      return true;
+  void** fresh = nullptr;
+  for (;;) {
+    {
+      LockGuard g(c->lock);
+      if (c->nfull >= c->depot_max) break;
+      // DEPOT-MAX: a full array for an empty one; with no empty one, nfull + nempty == nfull <
+      // depot_max, so one array more fits.
+      void** empty = c->nempty ? c->depot_empty[--c->nempty] : fresh;
+      if (empty) {
+        if (empty == fresh) fresh = nullptr;
+        c->depot_full[c->nfull++] = m.objs;
+        m.objs = empty;
+        m.count = 0;
+      }
     }
+    if (!m.count) break;
+    if (!(fresh = new_stack(c))) return false;  // no spare array: make one outside the lock
   }
-  // No spare array: make one outside the lock.
-  void** fresh = new_stack(c);
-  if (!fresh) return false;
-  {
-    LockGuard g(c->lock);
-    if (c->nfull < c->depot_max) {
-      c->depot_full[c->nfull++] = m.objs;
-      m.objs = fresh;
-      m.count = 0;
-      fresh = nullptr;
-    }
-  }
-  if (fresh) {
-    free_stack(c, fresh);
-    return false;
-  }
-  return true;
+  free_stack(c, fresh);  // made, but an empty array of the depot's was taken
+  return m.count == 0;
 }
 
 std::uint32_t SlabAllocator::depot_drain(KmemCache* c) {
   std::uint32_t discard = kNil;
-  void** arrays[kDepotMax + kDepotEmptyMax];
+  void** arrays[kDepotMax];  // DEPOT-MAX
   unsigned narrays = 0;
   {
     LockGuard g(c->lock);

@@ -75,8 +75,7 @@ inline constexpr std::uint32_t kNil = ~std::uint32_t{0};  // "no slab" in pfn-li
 inline constexpr unsigned kMaxCaches = 1024;               // ids fit the word's 13 aux bits
 inline constexpr unsigned kMagChunk = 16;                  // magazines per lazily made chunk
 inline constexpr unsigned kMinEmpty = 1;                   // empty slabs a cache keeps
-inline constexpr unsigned kDepotMax = 16;                  // full magazines a cache's depot holds, at most
-inline constexpr unsigned kDepotEmptyMax = 2;              // spare empty arrays it keeps for them
+inline constexpr unsigned kDepotMax = 16;                  // magazine arrays a cache's depot holds, at most (DEPOT-MAX)
 inline constexpr std::size_t kDepotBytes = 64 * 1024;      // ... and at most this many bytes of objects
 
 enum class SlabList : std::uint8_t { None, Partial, Empty };
@@ -152,7 +151,7 @@ class KmemCache {
   bool poison = false;            // checked builds with SLAB_POISON
   bool descriptor = false;        // holds memdescs: its pages count as descriptor metadata
   std::uint32_t mag_cap = 0, batch = 0;
-  std::uint32_t depot_max = 0;  // full magazines the depot may hold (kDepotMax, kDepotBytes)
+  std::uint32_t depot_max = 0;  // arrays, full or empty, the depot may hold (kDepotMax, kDepotBytes)
   unsigned flags = 0;
   void (*ctor)(void*) = nullptr;
   SlabAllocator* sa = nullptr;
@@ -162,9 +161,11 @@ class KmemCache {
   std::uint32_t partial = kNil, empty = kNil;  // list heads (pfns)
   std::uint64_t nr_partial = 0, nr_empty = 0, nr_slabs = 0, inuse = 0;  // inuse: slots handed out
   // The depot: full magazines (arrays of mag_cap objects) handed between threads whole, and
-  // empty arrays to swap in. Objects in the depot count as in use for their slabs.
+  // empty arrays to swap in. Objects in the depot count as in use for their slabs. DEPOT-MAX:
+  // nfull + nempty <= depot_max, so a burst's arrays are reused, not remade, and the depot's
+  // metadata stays bounded.
   void** depot_full[kDepotMax] = {};
-  void** depot_empty[kDepotEmptyMax] = {};
+  void** depot_empty[kDepotMax] = {};
   std::uint32_t nfull = 0, nempty = 0;
   std::uint32_t rcu_pending = kNil;   // discarded slabs waiting for the next grace period
   std::uint32_t rcu_inflight = kNil;  // discarded slabs whose grace period is running

@@ -255,15 +255,22 @@ TEST(KmemCache, FreesFromAnotherThreadAndThreadExit) {
 
 // Bursts larger than a thread's two stacks go through the depot; a thread whose allocations
 // and frees alternate at a full stack swaps its stacks instead. Every object comes back, and
-// every magazine array is counted while it lives and uncounted when it goes.
+// every magazine array is counted while it lives and uncounted when it goes; a burst reuses the
+// arrays the previous one left in the depot (DEPOT-MAX) rather than making more.
 TEST(KmemCache, MagazinesStacksAndDepotKeepEveryObject) {
   auto a = arena64();
   std::thread t([&] {
-    std::vector<std::uint64_t*> v(3000);
+    std::vector<std::uint64_t*> v(900);  // 14 magazines of 64: within the depot's 16 arrays
+    std::uint64_t after_free = 0;
     for (int round = 0; round < 3; ++round) {
       for (std::size_t i = 0; i < v.size(); ++i) {
         v[i] = static_cast<std::uint64_t*>(a->kmalloc(64));
         *v[i] = i * 7 + static_cast<std::size_t>(round);
+      }
+      // The burst emptied the depot's magazines; their arrays stay there, counted, for the
+      // next burst of frees.
+      if (round > 0) {
+        EXPECT_EQ(a->info().metadata.caches, after_free) << "round " << round;
       }
       std::set<void*> distinct(v.begin(), v.end());
       EXPECT_EQ(distinct.size(), v.size());
@@ -271,7 +278,15 @@ TEST(KmemCache, MagazinesStacksAndDepotKeepEveryObject) {
         EXPECT_EQ(*v[i], i * 7 + static_cast<std::size_t>(round));
         a->kfree(v[i]);
       }
+      if (round > 0) {
+        EXPECT_EQ(a->info().metadata.caches, after_free) << "round " << round;  // no array made
+      }
+      after_free = a->info().metadata.caches;
     }
+    std::vector<std::uint64_t*> big(3000);  // more than the depot holds: the rest goes to slabs
+    for (auto& p : big) p = static_cast<std::uint64_t*>(a->kmalloc(64));
+    EXPECT_EQ(std::set<void*>(big.begin(), big.end()).size(), big.size());
+    for (auto* p : big) a->kfree(p);
     // Alternate around a full stack: no object is lost or handed out twice.
     std::vector<void*> w;
     for (int i = 0; i < 200; ++i) w.push_back(a->kmalloc(64));
@@ -284,6 +299,7 @@ TEST(KmemCache, MagazinesStacksAndDepotKeepEveryObject) {
     for (void* p : w) a->kfree(p);
   });
   t.join();
+  a->validate();                             // DEPOT-MAX among the rest
   EXPECT_GT(a->info().metadata.caches, 0u);  // the exited thread's full magazines wait in the depot
   // Shrink from a thread of its own: discarding slabs frees their descriptors into that
   // thread's magazines, and its exit takes them (and their count) away.
