@@ -3,8 +3,9 @@
 // Level 0 holds the bits; bit j of level L+1 is set exactly when word j of level L is non-zero
 // [HBITMAP-SUMMARY]. The top level is one word. find_first descends from the top, one ctz per
 // level (4 levels for 2^24 bits, 5 for 2^30). The owner provides zero-filled storage of
-// words_for(nbits) words (page/buddy gives all bitmaps of a zone one platform reservation, so an
-// empty bitmap costs address space, not RSS). Not thread-safe: the owner locks.
+// words_for(nbits) words (the page allocator gives every zone's bitmaps one platform
+// reservation, so an empty bitmap costs address space, not RSS). Not thread-safe: the owner
+// locks.
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -3,39 +3,42 @@
 
 #include "base/bits.hpp"
 #include "base/check.hpp"
-#include "platform/os.hpp"
 
 namespace memdesc::page {
 
-Error BuddyZone::init(core::Memmap& mm, core::ZoneId id) {
+namespace {
+// Bits of the order-k bitmap of a zone of `pages` pages: pairs below max_order, blocks at it.
+std::uint64_t bitmap_bits(std::uint64_t pages, unsigned k, unsigned max_order) {
+  return k == max_order ? pages >> k : pages >> (k + 1);
+}
+}  // namespace
+
+std::size_t BuddyZone::bitmap_words(const core::Memmap& mm, core::ZoneId id) {
+  std::uint64_t pages = mm.zone_pages(id);
+  if (pages == 0) return 0;
+  std::size_t words = 0;
+  for (unsigned k = 0; k <= mm.max_order(); ++k) words += core::HierBitmap::words_for(bitmap_bits(pages, k, mm.max_order()));
+  return words;
+}
+
+void BuddyZone::init(core::Memmap& mm, core::ZoneId id, std::uint64_t* storage) {
   mm_ = &mm;
   id_ = id;
   start_ = mm.zone_start(id);
   pages_ = mm.zone_pages(id);
   max_order_ = mm.max_order();
-  if (pages_ == 0) return Error::none();  // an empty zone: every allocation falls through
-  auto nbits = [&](unsigned k) { return k == max_order_ ? pages_ >> k : pages_ >> (k + 1); };
-  std::size_t words = 0;
-  for (unsigned k = 0; k <= max_order_; ++k) words += core::HierBitmap::words_for(nbits(k));
-  std::size_t bytes = align_up(words * sizeof(std::uint64_t), platform::os_page_size());
-  auto mem = platform::reserve_committed(bytes, platform::os_page_size());
-  if (!mem.ok()) return mem.error();
-  bitmap_mem_ = mem.value();
-  bitmap_bytes_ = bytes;
-  auto* storage = static_cast<std::uint64_t*>(bitmap_mem_);
+  if (pages_ == 0) return;  // an empty zone: every allocation falls through
   for (unsigned k = 0; k <= max_order_; ++k) {
-    free_[k].init(nbits(k), storage);
-    storage += core::HierBitmap::words_for(nbits(k));
+    std::uint64_t nbits = bitmap_bits(pages_, k, max_order_);
+    free_[k].init(nbits, storage);
+    storage += core::HierBitmap::words_for(nbits);
   }
   // Every max-order block starts free and clean: set the top bitmap; the words are already the
   // zero word (BUDDY-WORD) because the word array is fresh.
   free_[max_order_].set_all();
   nr_free_[max_order_] = pages_ >> max_order_;
   free_pages_ = pages_;
-  return Error::none();
 }
-
-BuddyZone::~BuddyZone() { platform::release(bitmap_mem_, bitmap_bytes_); }
 
 bool BuddyZone::is_free_head(std::uint64_t pfn, unsigned order) const {
   MemdescWord w = mm_->word(pfn);

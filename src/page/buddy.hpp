@@ -42,11 +42,14 @@ struct Block {
 class BuddyZone {
  public:
   BuddyZone() = default;
-  ~BuddyZone();
   BuddyZone(const BuddyZone&) = delete;
   BuddyZone& operator=(const BuddyZone&) = delete;
 
-  Error init(core::Memmap& mm, core::ZoneId id);
+  // Words of bitmap storage the zone `id` of `mm` needs (zero if the zone is empty).
+  static std::size_t bitmap_words(const core::Memmap& mm, core::ZoneId id);
+  // `storage`: bitmap_words() zero words that outlive the zone (the page allocator reserves one
+  // block for every zone, so only the last page is rounded up).
+  void init(core::Memmap& mm, core::ZoneId id, std::uint64_t* storage);
 
   // Removes the lowest free block of exactly `order`, splitting a larger one if needed.
   // Returns {kNoPfn} when the zone has no block of order >= `order`. Does not write the
@@ -70,7 +73,6 @@ class BuddyZone {
   std::uint64_t start_pfn() const { return start_; }
   std::uint64_t pages() const { return pages_; }
   core::ZoneId id() const { return id_; }
-  std::size_t metadata_bytes() const { return bitmap_bytes_; }
 
   SpinLock lock{LockRank::Zone};
 
@@ -88,8 +90,6 @@ class BuddyZone {
   void set_head(std::uint64_t pfn, unsigned order, bool dirty) const;
 
   core::HierBitmap free_[MemdescWord::kMaxOrder + 1];  // pairs below max_order, blocks at it
-  void* bitmap_mem_ = nullptr;  // one reservation holds every order's bitmap
-  std::size_t bitmap_bytes_ = 0;
   std::uint64_t nr_free_[MemdescWord::kMaxOrder + 1] = {};
   std::uint64_t free_pages_ = 0;
 };

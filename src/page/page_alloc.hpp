@@ -189,6 +189,8 @@ class PageAllocator {
   unsigned pcp_orders_ = 0;  // orders [0, pcp_orders_) go through the caches; 0 when caches are off
   bool has_movable_ = false;
   BuddyZone zones_[core::kNrZones];
+  void* bitmap_mem_ = nullptr;  // every zone's free-state bitmaps, one reservation
+  std::size_t bitmap_bytes_ = 0;
 };
 
 }  // namespace memdesc::page
