@@ -14,8 +14,8 @@
 //     alloc_slow:    attach the thread context; swap in the previous magazine if it holds
 //                    objects; else take a full magazine from c's depot; else refill `batch`
 //                    objects under c.lock from partial slabs (freelist, then never-used slots);
-//                    with no partial slab, leave the lock, make a slab (pages, then descriptor,
-//                    then page words: SLAB-BOOT), and retry.
+//                    with no partial slab, leave the lock, make a slab (pages straight from the
+//                    buddy, then descriptor, then page words: SLAB-BOOT), and retry.
 //   cache_free(c,p)  FAST: p in the arena, word is Slab with aux == c.id, then free_object.
 //   kfree(p)         FAST: the page word's tag decides: Slab → free_object(aux);
 //                    Misc(kmalloc_large) → the block goes back to the buddy; else a report.
@@ -46,6 +46,9 @@
 //                a double free. Every stack has a null sentinel below its first slot, so the
 //                test needs no emptiness check. Slabs apply the same test to their freelist
 //                head when objects come back (as SLUB's hardened freelist does).
+//   DEPOT-MAX    a cache's depot owns at most depot_max magazine arrays, full and empty
+//                together: the arrays a burst of allocations empties wait there for the next
+//                burst of frees instead of being freed and remade.
 //
 // Locking: KmemCache::lock (rank SlabCache) guards the cache's lists, counters and every
 // mutable field of its slabs' descriptors. No page is allocated or freed under it. The
