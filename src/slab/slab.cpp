@@ -370,7 +370,7 @@ bool SlabAllocator::depot_put(KmemCache* c, Magazine& m) {
     if (!m.count) break;
     if (!(fresh = new_stack(c))) return false;  // no spare array: make one outside the lock
   }
-  free_stack(c, fresh);  // made, but an empty array of the depot's was taken
+  free_stack(c, fresh);  // made but not used: the depot had an empty array after all, or no room
   return m.count == 0;
 }
 
