@@ -120,19 +120,22 @@ nlohmann::json slabinfo_json(const std::vector<SlabCacheInfo>& caches) {
                  {"slabs", c.slabs},
                  {"partial_slabs", c.partial_slabs},
                  {"empty_slabs", c.empty_slabs},
-                 {"descriptor_bytes", c.descriptor_bytes}});
+                 {"descriptor_bytes", c.descriptor_bytes},
+                 {"limit", c.limit},
+                 {"max_limit", c.max_limit}});
   return a;
 }
 
 void print_slabinfo(std::FILE* out, const std::vector<SlabCacheInfo>& caches, bool all) {
-  std::fprintf(out, "%-18s %10s %10s %8s %8s %11s %12s %8s %8s %10s\n", "# name", "active_objs", "num_objs", "objsize",
-               "stride", "objperslab", "pagesperslab", "slabs", "partial", "desc_bytes");
+  std::fprintf(out, "%-18s %10s %10s %8s %8s %11s %12s %8s %8s %10s %9s\n", "# name", "active_objs", "num_objs", "objsize",
+               "stride", "objperslab", "pagesperslab", "slabs", "partial", "desc_bytes", "limit");
   for (const SlabCacheInfo& c : caches) {
     if (!all && c.slabs == 0) continue;
-    std::fprintf(out, "%-18s %10llu %10llu %8u %8u %11u %12u %8llu %8llu %10llu\n", c.name.c_str(),
+    std::fprintf(out, "%-18s %10llu %10llu %8u %8u %11u %12u %8llu %8llu %10llu %4u/%-4u\n", c.name.c_str(),
                  static_cast<unsigned long long>(c.active_objs), static_cast<unsigned long long>(c.num_objs),
                  c.object_size, c.stride, c.objs_per_slab, c.pages_per_slab, static_cast<unsigned long long>(c.slabs),
-                 static_cast<unsigned long long>(c.partial_slabs), static_cast<unsigned long long>(c.descriptor_bytes));
+                 static_cast<unsigned long long>(c.partial_slabs), static_cast<unsigned long long>(c.descriptor_bytes),
+                 c.limit, c.max_limit);
   }
 }
 

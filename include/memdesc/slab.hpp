@@ -39,6 +39,8 @@ struct SlabCacheInfo {        // one line of `memdesc slabinfo`
   std::uint32_t pages_per_slab = 0;
   std::uint64_t slabs = 0, partial_slabs = 0, empty_slabs = 0;
   std::uint64_t descriptor_bytes = 0;  // slabs * sizeof(slab descriptor)
+  std::uint32_t limit = 0;      // objects a per-thread magazine stack holds now; grows under contention
+  std::uint32_t max_limit = 0;  // ... up to this many
   unsigned flags = 0;
 };
 

@@ -56,6 +56,12 @@ class SpinLock {
     if (MEMDESC_UNLIKELY(locked_.exchange(true, std::memory_order_acquire))) lock_slow();
     if constexpr (kChecked) lock_witness::acquired(rank_);
   }
+  // Takes the lock only if it is free at once (no spinning).
+  bool try_lock() {
+    if (locked_.load(std::memory_order_relaxed) || locked_.exchange(true, std::memory_order_acquire)) return false;
+    if constexpr (kChecked) lock_witness::acquired(rank_);
+    return true;
+  }
   void unlock() {
     if constexpr (kChecked) lock_witness::released(rank_);
     locked_.store(false, std::memory_order_release);

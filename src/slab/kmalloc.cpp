@@ -89,7 +89,9 @@ std::vector<SlabCacheInfo> SlabAllocator::slabinfo() const {
     i.objs_per_slab = c->objects - c->self;
     i.pages_per_slab = 1u << c->order;
     i.flags = c->flags;
+    i.max_limit = c->mag_cap_max;
     LockGuard g(c->lock);
+    i.limit = c->mag_cap.load(std::memory_order_relaxed);
     i.active_objs = c->inuse;
     i.slabs = c->nr_slabs;
     i.num_objs = c->nr_slabs * i.objs_per_slab;
@@ -156,6 +158,10 @@ void SlabAllocator::validate() const {
     if (c->nfull + c->nempty > c->depot_max)
       report_invariant("DEPOT-MAX", "cache %s: depot holds %u full and %u empty arrays, at most %u", c->name, c->nfull,
                        c->nempty, c->depot_max);
+    std::uint32_t cap = c->mag_cap.load(std::memory_order_relaxed);
+    if (cap < 1 || cap > c->mag_cap_max || c->depot_max != depot_max_for(cap, c->stride))
+      report_invariant("MAG-GROW", "cache %s: stack capacity %u (largest %u), depot bound %u", c->name, cap,
+                       c->mag_cap_max, c->depot_max);
   }
 }
 

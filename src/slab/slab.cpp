@@ -35,6 +35,9 @@ std::uint32_t link_key(const void* slot) {
   return static_cast<std::uint32_t>(g_secret >> 32) ^ static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(slot) >> 3);
 }
 
+// Objects a refill takes and a flush gives back: half a stack, at least one.
+std::uint32_t batch_of(const Magazine& m) { return std::max<std::uint32_t>(1, m.cap / 2); }
+
 }  // namespace
 
 // ---- creation and destruction ------------------------------------------------------------
@@ -121,16 +124,19 @@ Result<KmemCache*> SlabAllocator::cache_init(std::unique_ptr<KmemCache> c, const
   c->order = static_cast<std::uint8_t>(best);
   std::size_t n = std::min<std::size_t>((kPageSize << best) / c->stride, 65535);
   c->objects = static_cast<std::uint16_t>(n);
-  // A stack holds about 32 KiB of objects, 16..64 of them, and never more than 64 KiB (8
-  // objects of 8 KiB; 2 of anything above 32 KiB): enough to amortise the cache lock even for
-  // 4 KiB objects, few enough that a thread's two stacks per cache hoard little memory (at 16
-  // objects of 8 KiB, the stacks and depot of kmalloc-8k held ~0.4 MiB at the alloc_test
-  // shape's peak) and its magazines are a few KiB of metadata.
-  c->mag_cap = static_cast<std::uint32_t>(std::min(std::clamp<std::size_t>(32768 / c->stride, 16, 64),
-                                                   std::max<std::size_t>(2, 65536 / c->stride)));
-  c->batch = std::max<std::uint32_t>(1, c->mag_cap / 2);
-  c->depot_max = static_cast<std::uint32_t>(
-      std::clamp<std::size_t>(kDepotBytes / (std::size_t{c->mag_cap} * c->stride), 1, kDepotMax));
+  // Stack capacity (MAG-GROW). At most about 32 KiB of objects, 16..64 of them, and never more
+  // than 64 KiB (8 objects of 8 KiB; 2 of anything above 32 KiB): enough to amortise the cache
+  // lock even for 4 KiB objects under two threads' contention. A stack starts with room for
+  // 16 KiB of objects (caches of objects up to 256 bytes start at their largest) and grows
+  // only when the lock is found held often: caches of big objects that threads use now and
+  // then keep small stacks, which hoard little memory (at the largest sizes, the stacks and
+  // depots of the classes from 512 bytes up held ~0.6 MiB at the alloc_test shape's peak).
+  c->mag_cap_max = static_cast<std::uint32_t>(std::min(std::clamp<std::size_t>(kStackTargetBytes / c->stride, 16, 64),
+                                                       std::max<std::size_t>(2, kStackMaxBytes / c->stride)));
+  c->mag_cap.store(std::min<std::uint32_t>(c->mag_cap_max, static_cast<std::uint32_t>(
+                                                               std::max<std::size_t>(2, kStackStartBytes / c->stride))),
+                   std::memory_order_relaxed);
+  c->depot_max = depot_max_for(c->mag_cap.load(std::memory_order_relaxed), c->stride);
 
   KmemCache* raw = c.release();
   fast_[id] = {raw->div_magic, (kPageSize << raw->order) - 1};
@@ -163,7 +169,7 @@ void SlabAllocator::cache_destroy(KmemCache* c) {
       Magazine& m = ctx->chunk[c->id / kMagChunk][c->id % kMagChunk];  // kNoMagazines: cap 0
       if (!m.cap) continue;
       discard = splice(flush_magazine(c, m), discard);
-      ctx->bytes -= release_stacks(c, m);
+      ctx->bytes -= release_stacks(m);
     }
   }
   discard_slabs(c, discard);
@@ -247,34 +253,72 @@ Magazine* SlabAllocator::make_magazine(ThreadSlabCtx* ctx, KmemCache* c) {
   }
   Magazine& m = chunk[c->id % kMagChunk];
   if (!m.cap) {
-    m.objs = new_stack(c);
+    std::uint32_t cap = c->mag_cap.load(std::memory_order_relaxed);
+    m.objs = new_stack(cap);
     if (!m.objs) return nullptr;
-    m.cap = c->mag_cap;
-    ctx->bytes += stack_bytes(c);
+    m.cap = cap;
+    ctx->bytes += stack_bytes(cap);
   }
   return &m;
 }
 
-void** SlabAllocator::new_stack(KmemCache* c) {
-  auto* raw = static_cast<void**>(std::malloc(stack_bytes(c)));
+void** SlabAllocator::new_stack(std::uint32_t cap) {
+  auto* raw = static_cast<void**>(std::malloc(stack_bytes(cap)));
   if (!raw) return nullptr;
   raw[0] = nullptr;  // the sentinel the free fast path may read as objs[-1]
-  mm_->metadata().caches.fetch_add(stack_bytes(c), std::memory_order_relaxed);
+  mm_->metadata().caches.fetch_add(stack_bytes(cap), std::memory_order_relaxed);
   return raw + 1;
 }
 
-void SlabAllocator::free_stack(KmemCache* c, void** objs) {
+void SlabAllocator::free_stack(void** objs, std::uint32_t cap) {
   if (!objs) return;
   std::free(objs - 1);
-  mm_->metadata().caches.fetch_sub(stack_bytes(c), std::memory_order_relaxed);
+  mm_->metadata().caches.fetch_sub(stack_bytes(cap), std::memory_order_relaxed);
 }
 
-std::size_t SlabAllocator::release_stacks(KmemCache* c, Magazine& m) {
-  std::size_t bytes = (std::size_t{m.objs != nullptr} + (m.prev != nullptr)) * stack_bytes(c);
-  free_stack(c, m.objs);
-  free_stack(c, m.prev);
+std::size_t SlabAllocator::release_stacks(Magazine& m) {
+  std::size_t bytes = (std::size_t{m.objs != nullptr} + (m.prev != nullptr)) * stack_bytes(m.cap);
+  free_stack(m.objs, m.cap);
+  free_stack(m.prev, m.cap);
   m = {};
   return bytes;
+}
+
+void SlabAllocator::grow_magazines(KmemCache* c) {
+  void** arrays[kDepotMax];
+  unsigned narrays = 0;
+  std::uint32_t discard, old;
+  {
+    LockGuard g(c->lock);
+    if (!c->grow_due.load(std::memory_order_relaxed)) return;  // another thread did it
+    c->grow_due.store(false, std::memory_order_relaxed);
+    old = c->mag_cap.load(std::memory_order_relaxed);
+    discard = depot_drain_locked(c, arrays, narrays);  // arrays of the old size
+    c->mag_cap.store(std::min(old * 2, c->mag_cap_max), std::memory_order_relaxed);
+    c->depot_max = depot_max_for(c->mag_cap.load(std::memory_order_relaxed), c->stride);  // the depot is empty
+  }
+  for (unsigned i = 0; i < narrays; ++i) free_stack(arrays[i], old);  // outside the lock
+  discard_slabs(c, discard);
+}
+
+void SlabAllocator::restack(ThreadSlabCtx* ctx, KmemCache* c, Magazine& m) {
+  std::uint32_t cap = c->mag_cap.load(std::memory_order_relaxed);
+  void** objs = new_stack(cap);
+  if (!objs) return;  // the old stacks still work; only the depot refuses them
+  // Capacities only grow, so the loaded stack fits; the previous one's coldest objects go back
+  // to their slabs if both do not.
+  std::copy(m.objs, m.objs + m.count, objs);
+  std::uint32_t n = m.count, discard = kNil;
+  if (m.prev_count) {
+    Magazine prev{m.prev_count, m.cap, 0, m.prev};
+    if (n + prev.count > cap) discard = flush(c, prev, n + prev.count - cap);
+    std::copy(prev.objs, prev.objs + prev.count, objs + n);
+    n += prev.count;
+  }
+  ctx->bytes -= release_stacks(m);
+  ctx->bytes += stack_bytes(cap);
+  m = {n, cap, 0, objs, nullptr};  // the previous stack is made again when first needed
+  discard_slabs(c, discard);
 }
 
 std::uint32_t SlabAllocator::flush_magazine(KmemCache* c, Magazine& m) {
@@ -341,8 +385,8 @@ void SlabAllocator::ctx_release(void* p) {
 // ---- the depot ---------------------------------------------------------------------------
 
 bool SlabAllocator::depot_get(KmemCache* c, Magazine& m) {
-  LockGuard g(c->lock);
-  if (!c->nfull || m.cap != c->mag_cap) return false;
+  MagLockGuard g(c);
+  if (!c->nfull || m.cap != c->mag_cap.load(std::memory_order_relaxed)) return false;
   // DEPOT-MAX: the empty array takes the full one's place, so the depot has room for it.
   c->depot_empty[c->nempty++] = m.objs;
   m.objs = c->depot_full[--c->nfull];
@@ -351,12 +395,11 @@ bool SlabAllocator::depot_get(KmemCache* c, Magazine& m) {
 }
 
 bool SlabAllocator::depot_put(KmemCache* c, Magazine& m) {
-  if (m.cap != c->mag_cap) return false;
   void** fresh = nullptr;
   for (;;) {
     {
-      LockGuard g(c->lock);
-      if (c->nfull >= c->depot_max) break;
+      MagLockGuard g(c);
+      if (c->nfull >= c->depot_max || m.cap != c->mag_cap.load(std::memory_order_relaxed)) break;
       // DEPOT-MAX: a full array for an empty one; with no empty one, nfull + nempty == nfull <
       // depot_max, so one array more fits.
       void** empty = c->nempty ? c->depot_empty[--c->nempty] : fresh;
@@ -368,33 +411,40 @@ bool SlabAllocator::depot_put(KmemCache* c, Magazine& m) {
       }
     }
     if (!m.count) break;
-    if (!(fresh = new_stack(c))) return false;  // no spare array: make one outside the lock
+    if (!(fresh = new_stack(m.cap))) return false;  // no spare array: make one outside the lock
   }
-  free_stack(c, fresh);  // made but not used: the depot had an empty array after all, or no room
+  free_stack(fresh, m.cap);  // made but not used: the depot had an empty array after all, or no room
   return m.count == 0;
 }
 
 std::uint32_t SlabAllocator::depot_drain(KmemCache* c) {
-  std::uint32_t discard = kNil;
   void** arrays[kDepotMax];  // DEPOT-MAX
   unsigned narrays = 0;
+  std::uint32_t discard, cap;
   {
     LockGuard g(c->lock);
-    while (c->nfull) {
-      void** objs = c->depot_full[--c->nfull];
-      for (std::uint32_t i = 0; i < c->mag_cap; ++i) {
-        Slab* s = slab_of(objs[i]);
-        std::uint32_t d = put_object_locked(c, s, objs[i]);
-        if (d != kNil) {
-          s->next = discard;
-          discard = d;
-        }
-      }
-      arrays[narrays++] = objs;
-    }
-    while (c->nempty) arrays[narrays++] = c->depot_empty[--c->nempty];
+    cap = c->mag_cap.load(std::memory_order_relaxed);
+    discard = depot_drain_locked(c, arrays, narrays);
   }
-  for (unsigned i = 0; i < narrays; ++i) free_stack(c, arrays[i]);  // outside the lock
+  for (unsigned i = 0; i < narrays; ++i) free_stack(arrays[i], cap);  // outside the lock
+  return discard;
+}
+
+std::uint32_t SlabAllocator::depot_drain_locked(KmemCache* c, void** arrays[kDepotMax], unsigned& narrays) {
+  std::uint32_t discard = kNil, cap = c->mag_cap.load(std::memory_order_relaxed);
+  while (c->nfull) {
+    void** objs = c->depot_full[--c->nfull];
+    for (std::uint32_t i = 0; i < cap; ++i) {
+      Slab* s = slab_of(objs[i]);
+      std::uint32_t d = put_object_locked(c, s, objs[i]);
+      if (d != kNil) {
+        s->next = discard;
+        discard = d;
+      }
+    }
+    arrays[narrays++] = objs;
+  }
+  while (c->nempty) arrays[narrays++] = c->depot_empty[--c->nempty];
   return discard;
 }
 
@@ -620,8 +670,8 @@ bool SlabAllocator::refill(KmemCache* c, Magazine& m) {
   for (;;) {
     std::uint32_t nfresh = 0;
     {
-      LockGuard g(c->lock);
-      while (m.count < std::min<std::uint32_t>(c->batch, m.cap)) {
+      MagLockGuard g(c);
+      while (m.count < batch_of(m)) {
         std::uint32_t head = c->partial != kNil ? c->partial : c->empty;
         if (head == kNil) break;
         Slab* s = slab_of(mm_->addr(head));
@@ -649,7 +699,7 @@ std::uint32_t SlabAllocator::flush(KmemCache* c, Magazine& m, std::uint32_t n) {
   n = std::min<std::uint32_t>(n, m.count);
   std::uint32_t discard = kNil;
   {
-    LockGuard g(c->lock);
+    MagLockGuard g(c);
     for (std::uint32_t i = 0; i < n; ++i) {  // the bottom of the stack is the coldest
       void* obj = m.objs[i];
       Slab* s = slab_of(obj);
@@ -702,6 +752,8 @@ void* SlabAllocator::alloc_slow(KmemCache* c, unsigned gfp) {
   Magazine* m = ctx ? magazine(ctx, c) : nullptr;
   void* p = nullptr;
   if (m) {
+    if (MEMDESC_UNLIKELY(c->grow_due.load(std::memory_order_relaxed))) grow_magazines(c);
+    if (MEMDESC_UNLIKELY(m->cap != c->mag_cap.load(std::memory_order_relaxed))) restack(ctx, c, *m);
     if (!m->count) {
       if (m->prev_count) swap_stacks(*m);  // the previous stack is full: no lock needed
       else if (!depot_get(c, *m) && !refill(c, *m)) return nullptr;  // tls_last_error says why
@@ -723,10 +775,12 @@ void SlabAllocator::free_slow(KmemCache* c, void* p, const char* op) {
   Magazine* m = ctx ? magazine(ctx, c) : nullptr;
   if (!m) return put_to_slab(c, p);  // no magazine: straight to the slab
   if ((m->objs + m->count)[-1] == p) double_free_slow(c, p, op);  // MAG-TOP, as free_object
+  if (MEMDESC_UNLIKELY(c->grow_due.load(std::memory_order_relaxed))) grow_magazines(c);
+  if (MEMDESC_UNLIKELY(m->cap != c->mag_cap.load(std::memory_order_relaxed))) restack(ctx, c, *m);
   if (m->count == m->cap) {
-    if (!m->prev && (m->prev = new_stack(c))) ctx->bytes += stack_bytes(c);
+    if (!m->prev && (m->prev = new_stack(m->cap))) ctx->bytes += stack_bytes(m->cap);
     if (m->prev && !m->prev_count) swap_stacks(*m);  // the previous stack is empty: no lock needed
-    else if (!depot_put(c, *m)) discard_slabs(c, flush(c, *m, c->batch));
+    else if (!depot_put(c, *m)) discard_slabs(c, flush(c, *m, batch_of(*m)));
   }
   m->objs[m->count++] = p;
 }

@@ -11,9 +11,10 @@
 //                    RMW, no call.
 //   kmalloc(size)    FAST: the same with the class index as the id: no KmemCache load, and
 //                    the kmalloc magazines sit inside the thread context (no chunk load).
-//     alloc_slow:    attach the thread context; swap in the previous magazine if it holds
-//                    objects; else take a full magazine from c's depot; else refill `batch`
-//                    objects under c.lock from partial slabs (freelist, then never-used slots);
+//     alloc_slow:    attach the thread context; grow c's stacks if due (MAG-GROW) and remake
+//                    this thread's if their capacity changed; swap in the previous magazine if
+//                    it holds objects; else take a full magazine from c's depot; else refill
+//                    half a stack under c.lock from partial slabs (freelist, then never-used slots);
 //                    with no partial slab, leave the lock, make a slab (pages straight from the
 //                    buddy, then descriptor, then page words: SLAB-BOOT), and retry.
 //   cache_free(c,p)  FAST: p in the arena, word is Slab with aux == c.id, then free_object.
@@ -24,8 +25,8 @@
 //                    this thread freed last to c (cheap double-free check, MAG-TOP); push to
 //                    this thread's magazine — from any thread, lock-free. The object itself is
 //                    not touched: freeing a cold object costs no cache miss.
-//     free_slow:     full magazine: swap in the previous one if it is empty; else leave the
-//                    full one whole in c's depot; else flush `batch` objects to their slabs
+//     free_slow:     (MAG-GROW as alloc_slow) full magazine: swap in the previous one if it is
+//                    empty; else leave the full one whole in c's depot; else flush half of it to their slabs
 //                    under c.lock (a full slab becomes partial; an empty one is kept up to
 //                    kMinEmpty, else discarded after the lock is released, after a grace period
 //                    for TYPESAFE_BY_RCU caches).
@@ -49,11 +50,18 @@
 //   DEPOT-MAX    a cache's depot owns at most depot_max magazine arrays, full and empty
 //                together: the arrays a burst of allocations empties wait there for the next
 //                burst of frees instead of being freed and remade.
+//   MAG-GROW     a cache's stack capacity mag_cap only grows, up to mag_cap_max, and only when
+//                a window of kGrowWindow slow-path lock takings found the lock held at least
+//                kGrowWaits times (Bonwick's magazine resizing under depot contention); the
+//                depot then holds arrays of mag_cap slots only, at most depot_max of them for
+//                that capacity. Stacks of big objects start small, so threads that use such a
+//                cache now and then hoard little memory in it.
 //
 // Locking: KmemCache::lock (rank SlabCache) guards the cache's lists, counters and every
 // mutable field of its slabs' descriptors. No page is allocated or freed under it. The
 // registry lock (rank CacheRegistry) guards thread contexts as in page/page_cache.hpp.
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -80,6 +88,17 @@ inline constexpr unsigned kMagChunk = 16;                  // magazines per lazi
 inline constexpr unsigned kMinEmpty = 1;                   // empty slabs a cache keeps
 inline constexpr unsigned kDepotMax = 16;                  // magazine arrays a cache's depot holds, at most (DEPOT-MAX)
 inline constexpr std::size_t kDepotBytes = 64 * 1024;      // ... and at most this many bytes of objects
+inline constexpr std::size_t kStackStartBytes = 16 * 1024;  // a stack starts with room for this many bytes of objects ...
+inline constexpr std::size_t kStackTargetBytes = 32 * 1024; // ... and may grow (MAG-GROW) to about this many (16..64 objects)
+inline constexpr std::size_t kStackMaxBytes = 64 * 1024;    // ... but never past this many (at least 2 objects)
+inline constexpr std::uint32_t kGrowWindow = 256;           // MAG-GROW: lock takings per verdict ...
+inline constexpr std::uint32_t kGrowWaits = kGrowWindow / 8; // ... and how many of them must have found the lock held
+
+// DEPOT-MAX's bound for stacks of `cap` objects of `stride` bytes: kDepotBytes of objects,
+// 1..kDepotMax arrays.
+inline std::uint32_t depot_max_for(std::size_t cap, std::size_t stride) {
+  return static_cast<std::uint32_t>(std::clamp<std::size_t>(kDepotBytes / (cap * stride), 1, kDepotMax));
+}
 
 enum class SlabList : std::uint8_t { None, Partial, Empty };
 
@@ -153,8 +172,7 @@ class KmemCache {
   std::uint8_t self = 0;          // 1 for the descriptor cache: object 0 is the slab's own descriptor
   bool poison = false;            // checked builds with SLAB_POISON
   bool descriptor = false;        // holds memdescs: its pages count as descriptor metadata
-  std::uint32_t mag_cap = 0, batch = 0;
-  std::uint32_t depot_max = 0;  // arrays, full or empty, the depot may hold (kDepotMax, kDepotBytes)
+  std::uint32_t mag_cap_max = 0;  // the stack capacity MAG-GROW stops at
   unsigned flags = 0;
   void (*ctor)(void*) = nullptr;
   SlabAllocator* sa = nullptr;
@@ -163,6 +181,15 @@ class KmemCache {
   SpinLock lock{LockRank::SlabCache};
   std::uint32_t partial = kNil, empty = kNil;  // list heads (pfns)
   std::uint64_t nr_partial = 0, nr_empty = 0, nr_slabs = 0, inuse = 0;  // inuse: slots handed out
+  // Stack capacity: every array the depot holds has mag_cap slots; a thread's stacks of another
+  // capacity are remade at its next slow path for this cache. Written under lock (it only grows,
+  // MAG-GROW); owner threads read it without the lock to see whether their stacks are current.
+  std::atomic<std::uint32_t> mag_cap{0};
+  std::uint32_t depot_max = 0;  // arrays, full or empty, the depot may hold (kDepotMax, kDepotBytes)
+  // MAG-GROW bookkeeping: slow-path lock takings in this window, and how many found the lock
+  // held. grow_due: a window's verdict is "grow"; set under lock, read by slow paths without it.
+  std::uint32_t lock_trips = 0, lock_waits = 0;
+  std::atomic<bool> grow_due{false};
   // The depot: full magazines (arrays of mag_cap objects) handed between threads whole, and
   // empty arrays to swap in. Objects in the depot count as in use for their slabs. DEPOT-MAX:
   // nfull + nempty <= depot_max, so a burst's arrays are reused, not remade, and the depot's
@@ -180,6 +207,32 @@ class KmemCache {
   std::unordered_set<std::uintptr_t> live;
 
   bool on_slot_boundary(std::uint64_t off) const { return off * div_magic < div_magic; }
+  // A magazine slow path took the lock, after finding it held if `waited` (MAG-GROW).
+  void note_lock_locked(bool waited) {
+    if (mag_cap.load(std::memory_order_relaxed) >= mag_cap_max) return;
+    ++lock_trips;
+    lock_waits += waited;
+    if (lock_trips < kGrowWindow) return;
+    if (lock_waits >= kGrowWaits) grow_due.store(true, std::memory_order_relaxed);
+    lock_trips = lock_waits = 0;
+  }
+};
+
+// The lock of a magazine slow path (depot, refill, flush): counts the takings that found it
+// held, the contention MAG-GROW answers with larger stacks.
+class MagLockGuard {
+ public:
+  explicit MagLockGuard(KmemCache* c) : c_(c) {
+    bool waited = !c->lock.try_lock();
+    if (waited) c->lock.lock();
+    c->note_lock_locked(waited);
+  }
+  ~MagLockGuard() { c_->lock.unlock(); }
+  MagLockGuard(const MagLockGuard&) = delete;
+  MagLockGuard& operator=(const MagLockGuard&) = delete;
+
+ private:
+  KmemCache* c_;
 };
 
 // Per-process secret for freelist links: random, set once before any cache exists
@@ -336,16 +389,24 @@ class SlabAllocator {
     std::swap(m.objs, m.prev);
     std::swap(m.count, m.prev_count);
   }
-  // Magazine arrays: mag_cap slots after a null sentinel (objs[-1], read by the free fast
-  // path's double-free test), counted as metadata.
-  void** new_stack(KmemCache* c);
-  void free_stack(KmemCache* c, void** objs);
-  static std::size_t stack_bytes(const KmemCache* c) { return (std::size_t{c->mag_cap} + 1) * sizeof(void*); }
-  std::size_t release_stacks(KmemCache* c, Magazine& m);  // frees both arrays; returns the bytes released
+  // Magazine arrays: `cap` slots after a null sentinel (objs[-1], read by the free fast path's
+  // double-free test), counted as metadata.
+  void** new_stack(std::uint32_t cap);
+  void free_stack(void** objs, std::uint32_t cap);
+  static std::size_t stack_bytes(std::uint32_t cap) { return (std::size_t{cap} + 1) * sizeof(void*); }
+  std::size_t release_stacks(Magazine& m);  // frees both arrays; returns the bytes released
+  // MAG-GROW: a window found c's lock held often: double the stack capacity (up to mag_cap_max),
+  // emptying the depot, whose arrays have the old size.
+  void grow_magazines(KmemCache* c);
+  // This thread's stacks for c remade at c's current capacity, their objects kept.
+  void restack(ThreadSlabCtx* ctx, KmemCache* c, Magazine& m);
   void flush_ctx(ThreadSlabCtx* ctx);  // every magazine, discards done
   bool depot_get(KmemCache* c, Magazine& m);   // an empty m takes a full magazine from the depot
   bool depot_put(KmemCache* c, Magazine& m);   // a full m leaves its objects in the depot
   std::uint32_t depot_drain(KmemCache* c);     // every depot object back to its slab; discards returned
+  // depot_drain's work under c->lock: the objects to their slabs, the arrays (of mag_cap slots)
+  // into `arrays` for the caller to free after unlocking.
+  [[nodiscard]] std::uint32_t depot_drain_locked(KmemCache* c, void** arrays[kDepotMax], unsigned& narrays);
 
   // Slab life cycle (slab.cpp). None of these is called with c->lock held unless _locked.
   Slab* new_slab(KmemCache* c);

@@ -85,13 +85,17 @@ TEST(FolioStress, LocklessLookupsWhileFoliosAreAllocatedFreedAndReused) {
   const std::uint64_t pages = a->pages();
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> found{0}, wrong{0}, lookups{0};
+  std::atomic<unsigned> lookers{0};
   std::vector<std::thread> ts;
   for (unsigned t = 0; t < 2; ++t)
     ts.emplace_back([&, t] {  // churners
+      // On a loaded machine the churners could otherwise run while no looker does: they wait
+      // for both lookers, and go on past their rounds (up to 100x) until one found a folio.
+      while (lookers.load() < 2) std::this_thread::yield();
       std::mt19937 rng(t + 11);
       std::vector<Folio*> mine;
       const unsigned rounds = test::stress_scale(40000);
-      for (unsigned i = 0; i < rounds; ++i) {
+      for (unsigned i = 0; i < rounds || (found.load(std::memory_order_relaxed) == 0 && i < 100 * rounds); ++i) {
         if (mine.size() < 64 && rng() % 3 != 0) {
           unsigned order = rng() % 5 == 0 ? rng() % 7 : rng() % 3;
           if (Folio* f = a->folio_alloc(order, GFP_NONE, rng() % 2 ? FolioKind::Anon : FolioKind::File))
@@ -114,6 +118,7 @@ TEST(FolioStress, LocklessLookupsWhileFoliosAreAllocatedFreedAndReused) {
   for (unsigned t = 0; t < 2; ++t)
     ts.emplace_back([&, t] {  // lookers
       std::mt19937_64 rng(t + 101);
+      lookers.fetch_add(1);
       while (!stop.load(std::memory_order_relaxed)) {
         std::uint64_t pfn = rng() % pages;
         Folio* f = a->folio_lookup_pfn(pfn);
