@@ -384,9 +384,8 @@ void SlabAllocator::ctx_release(void* p) {
 
 // ---- the depot ---------------------------------------------------------------------------
 
-bool SlabAllocator::depot_get(KmemCache* c, Magazine& m) {
-  MagLockGuard g(c);
-  if (!c->nfull || m.cap != c->mag_cap.load(std::memory_order_relaxed)) return false;
+bool SlabAllocator::depot_get_locked(KmemCache* c, Magazine& m) {
+  if (m.count || !c->nfull || m.cap != c->mag_cap.load(std::memory_order_relaxed)) return false;
   // DEPOT-MAX: the empty array takes the full one's place, so the depot has room for it.
   c->depot_empty[c->nempty++] = m.objs;
   m.objs = c->depot_full[--c->nfull];
@@ -394,12 +393,16 @@ bool SlabAllocator::depot_get(KmemCache* c, Magazine& m) {
   return true;
 }
 
-bool SlabAllocator::depot_put(KmemCache* c, Magazine& m) {
+std::uint32_t SlabAllocator::unload(KmemCache* c, Magazine& m) {
   void** fresh = nullptr;
+  std::uint32_t discard = kNil;
   for (;;) {
     {
       MagLockGuard g(c);
-      if (c->nfull >= c->depot_max || m.cap != c->mag_cap.load(std::memory_order_relaxed)) break;
+      if (c->nfull >= c->depot_max || m.cap != c->mag_cap.load(std::memory_order_relaxed)) {
+        discard = flush_locked(c, m, batch_of(m));  // no room (or an old-size array), same hold
+        break;
+      }
       // DEPOT-MAX: a full array for an empty one; with no empty one, nfull + nempty == nfull <
       // depot_max, so one array more fits.
       void** empty = c->nempty ? c->depot_empty[--c->nempty] : fresh;
@@ -408,13 +411,16 @@ bool SlabAllocator::depot_put(KmemCache* c, Magazine& m) {
         c->depot_full[c->nfull++] = m.objs;
         m.objs = empty;
         m.count = 0;
+        break;
       }
     }
-    if (!m.count) break;
-    if (!(fresh = new_stack(m.cap))) return false;  // no spare array: make one outside the lock
+    if (!(fresh = new_stack(m.cap))) {  // no spare array: make one outside the lock
+      discard = flush(c, m, batch_of(m));
+      break;
+    }
   }
   free_stack(fresh, m.cap);  // made but not used: the depot had an empty array after all, or no room
-  return m.count == 0;
+  return discard;
 }
 
 std::uint32_t SlabAllocator::depot_drain(KmemCache* c) {
@@ -671,6 +677,7 @@ bool SlabAllocator::refill(KmemCache* c, Magazine& m) {
     std::uint32_t nfresh = 0;
     {
       MagLockGuard g(c);
+      if (depot_get_locked(c, m)) return true;  // a whole magazine, in the same lock hold
       while (m.count < batch_of(m)) {
         std::uint32_t head = c->partial != kNil ? c->partial : c->empty;
         if (head == kNil) break;
@@ -696,18 +703,20 @@ bool SlabAllocator::refill(KmemCache* c, Magazine& m) {
 }
 
 std::uint32_t SlabAllocator::flush(KmemCache* c, Magazine& m, std::uint32_t n) {
+  MagLockGuard g(c);
+  return flush_locked(c, m, n);
+}
+
+std::uint32_t SlabAllocator::flush_locked(KmemCache* c, Magazine& m, std::uint32_t n) {
   n = std::min<std::uint32_t>(n, m.count);
   std::uint32_t discard = kNil;
-  {
-    MagLockGuard g(c);
-    for (std::uint32_t i = 0; i < n; ++i) {  // the bottom of the stack is the coldest
-      void* obj = m.objs[i];
-      Slab* s = slab_of(obj);
-      std::uint32_t d = put_object_locked(c, s, obj);
-      if (d != kNil) {
-        s->next = discard;
-        discard = d;
-      }
+  for (std::uint32_t i = 0; i < n; ++i) {  // the bottom of the stack is the coldest
+    void* obj = m.objs[i];
+    Slab* s = slab_of(obj);
+    std::uint32_t d = put_object_locked(c, s, obj);
+    if (d != kNil) {
+      s->next = discard;
+      discard = d;
     }
   }
   std::copy(m.objs + n, m.objs + m.count, m.objs);
@@ -756,7 +765,7 @@ void* SlabAllocator::alloc_slow(KmemCache* c, unsigned gfp) {
     if (MEMDESC_UNLIKELY(m->cap != c->mag_cap.load(std::memory_order_relaxed))) restack(ctx, c, *m);
     if (!m->count) {
       if (m->prev_count) swap_stacks(*m);  // the previous stack is full: no lock needed
-      else if (!depot_get(c, *m) && !refill(c, *m)) return nullptr;  // tls_last_error says why
+      else if (!refill(c, *m)) return nullptr;  // tls_last_error says why
     }
     p = m->objs[--m->count];
   } else {
@@ -780,7 +789,7 @@ void SlabAllocator::free_slow(KmemCache* c, void* p, const char* op) {
   if (m->count == m->cap) {
     if (!m->prev && (m->prev = new_stack(m->cap))) ctx->bytes += stack_bytes(m->cap);
     if (m->prev && !m->prev_count) swap_stacks(*m);  // the previous stack is empty: no lock needed
-    else if (!depot_put(c, *m)) discard_slabs(c, flush(c, *m, batch_of(*m)));
+    else discard_slabs(c, unload(c, *m));
   }
   m->objs[m->count++] = p;
 }

@@ -13,8 +13,8 @@
 //                    the kmalloc magazines sit inside the thread context (no chunk load).
 //     alloc_slow:    attach the thread context; grow c's stacks if due (MAG-GROW) and remake
 //                    this thread's if their capacity changed; swap in the previous magazine if
-//                    it holds objects; else take a full magazine from c's depot; else refill
-//                    half a stack under c.lock from partial slabs (freelist, then never-used slots);
+//                    it holds objects; else, in one hold of c.lock, take a full magazine from
+//                    c's depot or refill half a stack from partial slabs (freelist, then never-used slots);
 //                    with no partial slab, leave the lock, make a slab (pages straight from the
 //                    buddy, then descriptor, then page words: SLAB-BOOT), and retry.
 //   cache_free(c,p)  FAST: p in the arena, word is Slab with aux == c.id, then free_object.
@@ -379,10 +379,11 @@ class SlabAllocator {
     return MEMDESC_LIKELY(m.cap != 0) ? &m : make_magazine(ctx, c);
   }
   Magazine* make_magazine(ThreadSlabCtx* ctx, KmemCache* c);
-  bool refill(KmemCache* c, Magazine& m);
+  bool refill(KmemCache* c, Magazine& m);  // an empty m: a full magazine from the depot, else objects from slabs
   // Returns the first `n` (coldest) objects of `m` to their slabs; the slabs to discard are
   // returned as a pfn-linked list for the caller to discard once it holds no lock.
   [[nodiscard]] std::uint32_t flush(KmemCache* c, Magazine& m, std::uint32_t n);
+  [[nodiscard]] std::uint32_t flush_locked(KmemCache* c, Magazine& m, std::uint32_t n);  // c->lock held
   [[nodiscard]] std::uint32_t flush_magazine(KmemCache* c, Magazine& m);  // both stacks, whole
   [[nodiscard]] std::uint32_t splice(std::uint32_t list, std::uint32_t onto);  // pfn-linked lists
   static void swap_stacks(Magazine& m) {
@@ -401,8 +402,10 @@ class SlabAllocator {
   // This thread's stacks for c remade at c's current capacity, their objects kept.
   void restack(ThreadSlabCtx* ctx, KmemCache* c, Magazine& m);
   void flush_ctx(ThreadSlabCtx* ctx);  // every magazine, discards done
-  bool depot_get(KmemCache* c, Magazine& m);   // an empty m takes a full magazine from the depot
-  bool depot_put(KmemCache* c, Magazine& m);   // a full m leaves its objects in the depot
+  bool depot_get_locked(KmemCache* c, Magazine& m);  // an empty m takes a full magazine from the depot
+  // A full m: its objects stay in the depot as a whole magazine, else (depot full, old-size
+  // array) half of them go back to their slabs, in the same lock hold; discards returned.
+  [[nodiscard]] std::uint32_t unload(KmemCache* c, Magazine& m);
   std::uint32_t depot_drain(KmemCache* c);     // every depot object back to its slab; discards returned
   // depot_drain's work under c->lock: the objects to their slabs, the arrays (of mag_cap slots)
   // into `arrays` for the caller to free after unlocking.
