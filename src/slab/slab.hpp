@@ -14,9 +14,10 @@
 //     alloc_slow:    attach the thread context; grow c's stacks if due (MAG-GROW) and remake
 //                    this thread's if their capacity changed; swap in the previous magazine if
 //                    it holds objects; else, in one hold of c.lock, take a full magazine from
-//                    c's depot or refill half a stack from partial slabs (freelist, then never-used slots);
-//                    with no partial slab, leave the lock, make a slab (pages straight from the
-//                    buddy, then descriptor, then page words: SLAB-BOOT), and retry.
+//                    c's depot or refill half a stack from partial slabs (freelist, then
+//                    never-used slots); with no partial slab, leave the lock, make a slab (pages
+//                    straight from the buddy, then descriptor, then page words: SLAB-BOOT), and
+//                    retry.
 //   cache_free(c,p)  FAST: p in the arena, word is Slab with aux == c.id, then free_object.
 //   kfree(p)         FAST: the page word's tag decides: Slab → free_object(aux);
 //                    Misc(kmalloc_large) → the block goes back to the buddy; else a report.
@@ -26,10 +27,10 @@
 //                    this thread's magazine — from any thread, lock-free. The object itself is
 //                    not touched: freeing a cold object costs no cache miss.
 //     free_slow:     (MAG-GROW as alloc_slow) full magazine: swap in the previous one if it is
-//                    empty; else leave the full one whole in c's depot; else flush half of it to their slabs
-//                    under c.lock (a full slab becomes partial; an empty one is kept up to
-//                    kMinEmpty, else discarded after the lock is released, after a grace period
-//                    for TYPESAFE_BY_RCU caches).
+//                    empty; else, in one hold of c.lock, leave the full one whole in c's depot
+//                    or flush half of it to their slabs (a full slab becomes partial; an empty
+//                    one is kept up to kMinEmpty, else discarded after the lock is released,
+//                    after a grace period for TYPESAFE_BY_RCU caches).
 //
 // Invariants (validate() checks them; docs/INVARIANTS.md):
 //   SLAB-COUNT   per slab: inuse + |freelist| + (objects - bump) == objects.
