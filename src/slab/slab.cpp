@@ -136,7 +136,6 @@ Result<KmemCache*> SlabAllocator::cache_init(std::unique_ptr<KmemCache> c, const
   c->mag_cap.store(std::min<std::uint32_t>(c->mag_cap_max, static_cast<std::uint32_t>(
                                                                std::max<std::size_t>(2, kStackStartBytes / c->stride))),
                    std::memory_order_relaxed);
-  c->depot_max = depot_max_for(c->mag_cap.load(std::memory_order_relaxed), c->stride);
 
   KmemCache* raw = c.release();
   fast_[id] = {raw->div_magic, (kPageSize << raw->order) - 1};
@@ -294,8 +293,8 @@ void SlabAllocator::grow_magazines(KmemCache* c) {
     c->grow_due.store(false, std::memory_order_relaxed);
     old = c->mag_cap.load(std::memory_order_relaxed);
     discard = depot_drain_locked(c, arrays, narrays);  // arrays of the old size
+    // The depot is empty, so DEPOT-MAX holds at the new capacity too.
     c->mag_cap.store(std::min(old * 2, c->mag_cap_max), std::memory_order_relaxed);
-    c->depot_max = depot_max_for(c->mag_cap.load(std::memory_order_relaxed), c->stride);  // the depot is empty
   }
   for (unsigned i = 0; i < narrays; ++i) free_stack(arrays[i], old);  // outside the lock
   discard_slabs(c, discard);
@@ -399,12 +398,12 @@ std::uint32_t SlabAllocator::unload(KmemCache* c, Magazine& m) {
   for (;;) {
     {
       MagLockGuard g(c);
-      if (c->nfull >= c->depot_max || m.cap != c->mag_cap.load(std::memory_order_relaxed)) {
+      if (c->nfull >= c->depot_max() || m.cap != c->mag_cap.load(std::memory_order_relaxed)) {
         discard = flush_locked(c, m, batch_of(m));  // no room (or an old-size array), same hold
         break;
       }
       // DEPOT-MAX: a full array for an empty one; with no empty one, nfull + nempty == nfull <
-      // depot_max, so one array more fits.
+      // depot_max(), so one array more fits.
       void** empty = c->nempty ? c->depot_empty[--c->nempty] : fresh;
       if (empty) {
         if (empty == fresh) fresh = nullptr;

@@ -48,14 +48,14 @@
 //                a double free. Every stack has a null sentinel below its first slot, so the
 //                test needs no emptiness check. Slabs apply the same test to their freelist
 //                head when objects come back (as SLUB's hardened freelist does).
-//   DEPOT-MAX    a cache's depot owns at most depot_max magazine arrays, full and empty
+//   DEPOT-MAX    a cache's depot owns at most depot_max() magazine arrays, full and empty
 //                together: the arrays a burst of allocations empties wait there for the next
 //                burst of frees instead of being freed and remade.
 //   MAG-GROW     a cache's stack capacity mag_cap only grows, up to mag_cap_max, and only when
 //                a window of kGrowWindow slow-path lock takings found the lock held at least
 //                kGrowWaits times (Bonwick's magazine resizing under depot contention); the
-//                depot then holds arrays of mag_cap slots only, at most depot_max of them for
-//                that capacity. Stacks of big objects start small, so threads that use such a
+//                depot then holds arrays of mag_cap slots only, at most depot_max() of them
+//                for that capacity. Stacks of big objects start small, so threads that use such a
 //                cache now and then hoard little memory in it.
 //
 // Locking: KmemCache::lock (rank SlabCache) guards the cache's lists, counters and every
@@ -186,14 +186,13 @@ class KmemCache {
   // capacity are remade at its next slow path for this cache. Written under lock (it only grows,
   // MAG-GROW); owner threads read it without the lock to see whether their stacks are current.
   std::atomic<std::uint32_t> mag_cap{0};
-  std::uint32_t depot_max = 0;  // arrays, full or empty, the depot may hold (kDepotMax, kDepotBytes)
   // MAG-GROW bookkeeping: slow-path lock takings in this window, and how many found the lock
   // held. grow_due: a window's verdict is "grow"; set under lock, read by slow paths without it.
   std::uint32_t lock_trips = 0, lock_waits = 0;
   std::atomic<bool> grow_due{false};
   // The depot: full magazines (arrays of mag_cap objects) handed between threads whole, and
   // empty arrays to swap in. Objects in the depot count as in use for their slabs. DEPOT-MAX:
-  // nfull + nempty <= depot_max, so a burst's arrays are reused, not remade, and the depot's
+  // nfull + nempty <= depot_max(), so a burst's arrays are reused, not remade, and the depot's
   // metadata stays bounded.
   void** depot_full[kDepotMax] = {};
   void** depot_empty[kDepotMax] = {};
@@ -208,6 +207,8 @@ class KmemCache {
   std::unordered_set<std::uintptr_t> live;
 
   bool on_slot_boundary(std::uint64_t off) const { return off * div_magic < div_magic; }
+  // Arrays, full or empty, the depot may hold at the current capacity (DEPOT-MAX).
+  std::uint32_t depot_max() const { return depot_max_for(mag_cap.load(std::memory_order_relaxed), stride); }
   // A magazine slow path took the lock, after finding it held if `waited` (MAG-GROW).
   void note_lock_locked(bool waited) {
     if (mag_cap.load(std::memory_order_relaxed) >= mag_cap_max) return;
