@@ -697,7 +697,9 @@ bool SlabAllocator::refill(KmemCache* c, Magazine& m) {
     if (!s) return false;
     LockGuard g(c->lock);
     ++c->nr_slabs;
-    list_add_locked(c, s, SlabList::Partial);
+    // Nothing is handed out yet: the empty list (SLAB-LIST). The retry may find a magazine
+    // another thread left in the depot meanwhile and take that; the slab then waits there.
+    list_add_locked(c, s, SlabList::Empty);
   }
 }
 

@@ -387,6 +387,43 @@ TEST(KmemCache, StacksGrowUnderContentionAndKeepEveryObject) {
   test::expect_all_returned(*a);
 }
 
+// SLAB-LIST: a refill that finds no slab with a free slot makes one outside the cache lock; if
+// another thread leaves a full magazine in the depot meanwhile, the refill takes that instead,
+// and the new slab (nothing handed out) must wait on the empty list, not the partial one. Each
+// round lines the two up: B frees two stacks' worth and more (to the depot) while A's first
+// allocation finds the cache bare.
+TEST(KmemCache, ASlabMadeWhileTheDepotFillsWaitsOnTheEmptyList) {
+  auto a = arena64();
+  KmemCache* c = a->kmem_cache_create("depot-race", 4096).value();  // 8 a slab, stacks of 4
+  const unsigned rounds = kChecked ? 300 : 2000;
+  for (unsigned r = 0; r < rounds; ++r) {
+    std::atomic<int> ready{0};
+    std::vector<void*> objs(16);
+    std::thread b([&] {
+      for (void*& p : objs) p = a->kmem_cache_alloc(c);  // two whole slabs
+      ready.fetch_add(1);
+      while (ready.load() < 2) {
+      }
+      for (unsigned i = 0; i < (r % 100) * 16; ++i) __builtin_ia32_pause();  // slide across A's refill
+      for (void* p : objs) a->kmem_cache_free(c, p);  // 8 fill the stacks; the rest go to the depot
+    });
+    std::thread t([&] {
+      ready.fetch_add(1);
+      while (ready.load() < 2) {
+      }
+      void* p = a->kmem_cache_alloc(c);  // no magazine yet, no partial slab: a refill
+      ASSERT_NE(p, nullptr);
+      a->kmem_cache_free(c, p);
+    });
+    b.join();
+    t.join();
+    a->validate();
+    a->kmem_cache_shrink(c);  // the depot's objects back to their slabs, every slab freed
+  }
+  a->kmem_cache_destroy(c);
+  test::expect_all_returned(*a);
+}
+
 TEST(KmemCache, TypesafeByRcuPagesOutliveReaders) {  // SLAB-RCU
   auto a = arena64();
   auto c = a->kmem_cache_create("rcu-objs", 256, 0, SLAB_TYPESAFE_BY_RCU).value();
