@@ -132,6 +132,7 @@ class Suite {
   void set_extra(const std::string& key, nlohmann::json v) { extra_[key] = std::move(v); }
 
   nlohmann::json to_json() const;
+  static double median(std::vector<double> v);  // of an even count: the mean of the middle two
   void print_table(std::FILE* out) const;
   // Prints JSON or the table, as the options ask.
   void report(std::FILE* out) const;
@@ -141,7 +142,6 @@ class Suite {
     std::string name;
     std::vector<std::vector<double>> samples;  // [subject][round]
   };
-  static double median(std::vector<double> v);
 
   std::string name_;
   std::vector<std::string> subjects_;  // subjects_[0] is memdesc
