@@ -262,7 +262,7 @@ TEST(KmemCache, FreesFromAnotherThreadAndThreadExit) {
 TEST(KmemCache, MagazinesStacksAndDepotKeepEveryObject) {
   auto a = arena64();
   std::thread t([&] {
-    std::vector<std::uint64_t*> v(900);  // 14 magazines of 64: within the depot's 16 arrays
+    std::vector<std::uint64_t*> v(900);  // 7 magazines of 128: within the depot's 8 arrays
     std::uint64_t after_free = 0;
     for (int round = 0; round < 3; ++round) {
       for (std::size_t i = 0; i < v.size(); ++i) {
@@ -321,8 +321,9 @@ TEST(KmemCache, StacksGrowUnderContentionAndKeepEveryObject) {
       if (c.name == name) return c;
     return SlabCacheInfo{};
   };
-  EXPECT_EQ(info("kmalloc-64").limit, 64u);  // small objects start at their largest stacks
-  EXPECT_EQ(info("kmalloc-64").max_limit, 64u);
+  EXPECT_EQ(info("kmalloc-64").limit, 128u);  // small objects start at their largest stacks
+  EXPECT_EQ(info("kmalloc-64").max_limit, 128u);
+  EXPECT_EQ(info("kmalloc-96").max_limit, 64u);
   ASSERT_EQ(info("kmalloc-4k").limit, 4u);  // 16 KiB of objects
   ASSERT_EQ(info("kmalloc-4k").max_limit, 16u);
 
