@@ -833,7 +833,6 @@ void SlabAllocator::double_free_slow(KmemCache* c, void* p, const char* op) {
   report_bad_object(op, p, c->name, "double free (object is already free)");
 }
 
-
 // ---- bulk, shrink ------------------------------------------------------------------------
 
 std::size_t SlabAllocator::alloc_bulk(KmemCache* c, unsigned gfp, std::size_t n, void** out) {
