@@ -1,4 +1,4 @@
-// memdesc/zram.hpp — a compressed page store on a zsmalloc pool (the zram role). Layer: zsmalloc.
+// memdesc/zram.hpp — a compressed page store on a zsmalloc pool (the zram role). Layer: zram (a client of zsmalloc's public API).
 //
 // Pages are stored by index: store() compresses a 4 KiB page (lz4 by default, zstd on request)
 // into a zsmalloc object; load() decompresses it back; discard() drops it. A page that is one

@@ -3,14 +3,14 @@
 
 #include <cstdio>
 
-#include "base/fault.hpp"
-#include "core/memmap.hpp"
-#include "page/page_alloc.hpp"
-#include "platform/os.hpp"
-#include "folio/folio_alloc.hpp"
-#include "frag/frag_alloc.hpp"
+#include "base/base.hpp"
+#include "core/core.hpp"
+#include "page/page.hpp"
+#include "platform/platform.hpp"
+#include "folio/folio.hpp"
+#include "frag/frag.hpp"
 #include "slab/slab.hpp"
-#include "zsmalloc/zs_pool.hpp"
+#include "zsmalloc/zsmalloc.hpp"
 
 namespace memdesc {
 

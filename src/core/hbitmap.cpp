@@ -1,7 +1,7 @@
 // core/hbitmap.cpp — see hbitmap.hpp.
 #include "core/hbitmap.hpp"
 
-#include "base/bits.hpp"
+#include "base/base.hpp"
 
 namespace memdesc::core {
 

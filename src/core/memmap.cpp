@@ -1,8 +1,8 @@
 // core/memmap.cpp — see memmap.hpp.
 #include "core/memmap.hpp"
 
-#include "base/report.hpp"
-#include "platform/os.hpp"
+#include "base/base.hpp"
+#include "platform/platform.hpp"
 
 namespace memdesc::core {
 

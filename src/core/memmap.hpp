@@ -17,7 +17,7 @@
 #include <memory>
 #include <memdesc/word.hpp>
 
-#include "base/bits.hpp"
+#include "base/base.hpp"
 #include <memdesc/result.hpp>
 
 namespace memdesc::core {

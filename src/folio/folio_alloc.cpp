@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <new>
 
-#include "base/report.hpp"
-#include "platform/os.hpp"
+#include "base/base.hpp"
+#include "platform/platform.hpp"
 #include "rcu/rcu.hpp"
 
 namespace memdesc {

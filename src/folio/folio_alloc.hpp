@@ -26,8 +26,8 @@
 #include <memdesc/gfp.hpp>
 #include <memory>
 
-#include "core/memmap.hpp"
-#include "page/page_alloc.hpp"
+#include "core/core.hpp"
+#include "page/page.hpp"
 #include "slab/slab.hpp"
 
 namespace memdesc::folio {

@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "base/report.hpp"
+#include "base/base.hpp"
 
 namespace memdesc {
 

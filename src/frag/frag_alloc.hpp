@@ -21,9 +21,9 @@
 #include <memdesc/frag.hpp>
 #include <memory>
 
-#include "core/memmap.hpp"
-#include "folio/folio_alloc.hpp"
-#include "page/page_alloc.hpp"
+#include "core/core.hpp"
+#include "folio/folio.hpp"
+#include "page/page.hpp"
 #include "slab/slab.hpp"
 
 namespace memdesc::frag {

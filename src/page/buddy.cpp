@@ -1,8 +1,7 @@
 // page/buddy.cpp — see buddy.hpp.
 #include "page/buddy.hpp"
 
-#include "base/bits.hpp"
-#include "base/check.hpp"
+#include "base/base.hpp"
 
 namespace memdesc::page {
 

@@ -26,9 +26,8 @@
 #pragma once
 #include <cstdint>
 
-#include "base/lock_rank.hpp"
-#include "core/hbitmap.hpp"
-#include "core/memmap.hpp"
+#include "base/base.hpp"
+#include "core/core.hpp"
 
 namespace memdesc::page {
 

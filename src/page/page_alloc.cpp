@@ -7,7 +7,7 @@
 #include <new>
 #include <vector>
 
-#include "platform/os.hpp"
+#include "platform/platform.hpp"
 
 namespace memdesc::page {
 

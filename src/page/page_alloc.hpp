@@ -26,8 +26,7 @@
 #include <memdesc/gfp.hpp>
 #include <memory>
 
-#include "base/check.hpp"
-#include "base/fault.hpp"
+#include "base/base.hpp"
 #include "page/buddy.hpp"
 #include "page/page_cache.hpp"
 

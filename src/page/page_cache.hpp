@@ -19,8 +19,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "base/lock_rank.hpp"
-#include "core/memmap.hpp"
+#include "base/base.hpp"
+#include "core/core.hpp"
 
 namespace memdesc::page {
 

@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <vector>
 
-#include "base/bits.hpp"
+#include "base/base.hpp"
 
 namespace memdesc::platform {
 

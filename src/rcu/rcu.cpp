@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <urcu/urcu-memb.h>
 
-#include "base/report.hpp"
+#include "base/base.hpp"
 
 #if defined(MEMDESC_TSAN)
 extern "C" void __tsan_acquire(void* addr);

@@ -2,7 +2,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "base/bits.hpp"
+#include "base/base.hpp"
 #include "slab/slab.hpp"
 
 namespace memdesc::slab {

@@ -8,8 +8,7 @@
 #include <cstdlib>
 #include <new>
 
-#include "base/bits.hpp"
-#include "base/fault.hpp"
+#include "base/base.hpp"
 
 namespace memdesc::slab {
 namespace {

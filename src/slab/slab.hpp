@@ -73,9 +73,8 @@
 #include <utility>
 #include <vector>
 
-#include "base/check.hpp"
-#include "base/lock_rank.hpp"
-#include "page/page_alloc.hpp"
+#include "base/base.hpp"
+#include "page/page.hpp"
 #include "rcu/rcu.hpp"
 
 namespace memdesc::slab {

@@ -1,7 +1,7 @@
 // zsmalloc/zs_api.cpp — memdesc::ZsPool, the public face of zsmalloc::Pool (memdesc/zsmalloc.hpp).
 #include <memdesc/zsmalloc.hpp>
 
-#include "base/report.hpp"
+#include "base/base.hpp"
 #include "zsmalloc/zs_pool.hpp"
 
 namespace memdesc {

@@ -6,8 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "base/check.hpp"
-#include "base/report.hpp"
+#include "base/base.hpp"
 #include "rcu/rcu.hpp"
 
 namespace memdesc::zsmalloc {

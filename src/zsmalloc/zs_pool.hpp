@@ -39,9 +39,9 @@
 #include <memory>
 #include <string>
 
-#include "base/lock_rank.hpp"
-#include "core/memmap.hpp"
-#include "page/page_alloc.hpp"
+#include "base/base.hpp"
+#include "core/core.hpp"
+#include "page/page.hpp"
 #include "slab/slab.hpp"
 
 namespace memdesc::zsmalloc {

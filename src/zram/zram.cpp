@@ -1,4 +1,4 @@
-// zsmalloc/zram.cpp — the compressed page store (memdesc/zram.hpp).
+// zram/zram.cpp — the compressed page store (memdesc/zram.hpp).
 //
 // Slot table: one 16-byte entry per index — the handle (or the repeated value of a
 // same-filled page), the stored length and flags. Entry locks are striped std::mutexes
@@ -16,7 +16,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "base/report.hpp"
+#include "base/base.hpp"
 
 namespace memdesc {
 

@@ -1,0 +1,22 @@
+# Installation: headers, libmemdesc.a (+ libmemdesc.so), the CMake package (find_package(memdesc)
+# gives memdesc::memdesc, and memdesc::memdesc_static) and memdesc.pc for pkg-config.
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+
+install(DIRECTORY include/memdesc DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.hpp")
+install(TARGETS ${_installed} EXPORT memdescTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
+        INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+
+set(_cmakedir ${CMAKE_INSTALL_LIBDIR}/cmake/memdesc)
+install(EXPORT memdescTargets NAMESPACE memdesc:: DESTINATION ${_cmakedir})
+configure_package_config_file(cmake/memdescConfig.cmake.in ${CMAKE_BINARY_DIR}/memdescConfig.cmake
+                              INSTALL_DESTINATION ${_cmakedir})
+write_basic_package_version_file(${CMAKE_BINARY_DIR}/memdescConfigVersion.cmake COMPATIBILITY SameMinorVersion)
+install(FILES ${CMAKE_BINARY_DIR}/memdescConfig.cmake ${CMAKE_BINARY_DIR}/memdescConfigVersion.cmake
+        DESTINATION ${_cmakedir})
+
+configure_file(cmake/memdesc.pc.in ${CMAKE_BINARY_DIR}/memdesc.pc @ONLY)
+install(FILES ${CMAKE_BINARY_DIR}/memdesc.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
