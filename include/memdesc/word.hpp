@@ -68,7 +68,9 @@ constexpr bool type_has_pointer(MemdescType t) {
 const char* type_name(MemdescType t);
 const char* type_description(MemdescType t);
 
-// Misc subtypes: 0-8 as in the kernel's memdesc plan, 9 ours (a plain alloc_pages block).
+// Misc subtypes: 0-8 as in the kernel's memdesc plan; 9 and 10 ours: a plain alloc_pages block,
+// and a page between owners (a zsmalloc page being migrated: no free call but the migration's
+// own accepts it).
 #define MEMDESC_MISC_TABLE(X) \
   X(Reserved, 0)              \
   X(Zero, 1)                  \
@@ -79,7 +81,8 @@ const char* type_description(MemdescType t);
   X(KmallocLarge, 6)          \
   X(Exact, 7)                 \
   X(Brd, 8)                   \
-  X(Pages, 9)
+  X(Pages, 9)                 \
+  X(Migrating, 10)
 
 enum class MiscSubtype : std::uint8_t {
 #define MEMDESC_X(name, value) name = value,

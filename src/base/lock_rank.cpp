@@ -9,12 +9,14 @@ namespace memdesc {
 
 const char* lock_rank_name(LockRank r) {
   switch (r) {
+    case LockRank::ZramEntry: return "ZramEntry";
     case LockRank::CacheRegistry: return "CacheRegistry";
     case LockRank::SlabRegistry: return "SlabRegistry";
     case LockRank::ZsPool: return "ZsPool";
     case LockRank::ZsClass: return "ZsClass";
     case LockRank::SlabCache: return "SlabCache";
     case LockRank::Zone: return "Zone";
+    case LockRank::SlabLive: return "SlabLive";
   }
   return "?";
 }

@@ -7,16 +7,21 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 
 #include "base/compiler.hpp"
+#include "base/thread_annotations.hpp"
 
 namespace memdesc {
 
 enum class LockRank : std::uint8_t {
+  // zram/zram.cpp: striped per-entry mutexes of a compressed page store. Taken outermost: a
+  // store or load holds one across its pool calls (which may take every lock below).
+  ZramEntry = 5,
   // page/page_cache.cpp: the registry of per-thread page caches (attach, thread exit, arena
   // teardown). Taken before a zone lock when a cache is drained.
   CacheRegistry = 10,
-  // slab/slab.cpp: one per arena; guards the table of caches (create, destroy).
+  // slab/slab_alloc.hpp: one per arena; guards the table of caches (create, destroy).
   SlabRegistry = 12,
   // zsmalloc/zs_pool.hpp: one per pool, a reader/writer lock. Readers (handle translation in
   // zs_free and the object access calls) hold it briefly; compaction and page migration hold
@@ -25,12 +30,15 @@ enum class LockRank : std::uint8_t {
   // zsmalloc/zs_pool.hpp: one per size class; its fullness lists, counters and the mutable
   // fields of its zspages. Never held while pages or descriptors are allocated or freed.
   ZsClass = 14,
-  // slab/slab.hpp: one per kmem_cache; guards its slab lists, counters and the mutable fields
+  // slab/kmem_cache.hpp: one per kmem_cache; guards its slab lists, counters and the mutable fields
   // of its slab descriptors. Never held while pages are allocated or freed.
   SlabCache = 15,
   // page/buddy.hpp: one per zone; protects that zone's free-block bitmaps, counters and the
   // Buddy words of free blocks' first pages.
   Zone = 20,
+  // slab/kmem_cache.hpp, checked builds only: one mutex per kmem_cache over its set of live
+  // objects. A leaf: nothing is taken while it is held.
+  SlabLive = 30,
 };
 
 const char* lock_rank_name(LockRank r);
@@ -46,23 +54,23 @@ void released(LockRank r);  // checked builds: pop
 
 // A test-and-test-and-set spin lock with a rank. Short critical sections only (the zone lock is
 // held for a bounded number of bitmap operations, never across a system call).
-class SpinLock {
+class CAPABILITY("mutex") SpinLock {
  public:
   explicit constexpr SpinLock(LockRank rank) : rank_(rank) {}
   SpinLock(const SpinLock&) = delete;
   SpinLock& operator=(const SpinLock&) = delete;
 
-  void lock() {
+  void lock() ACQUIRE() {
     if (MEMDESC_UNLIKELY(locked_.exchange(true, std::memory_order_acquire))) lock_slow();
     if constexpr (kChecked) lock_witness::acquired(rank_);
   }
   // Takes the lock only if it is free at once (no spinning).
-  bool try_lock() {
+  bool try_lock() TRY_ACQUIRE(true) {
     if (locked_.load(std::memory_order_relaxed) || locked_.exchange(true, std::memory_order_acquire)) return false;
     if constexpr (kChecked) lock_witness::acquired(rank_);
     return true;
   }
-  void unlock() {
+  void unlock() RELEASE() {
     if constexpr (kChecked) lock_witness::released(rank_);
     locked_.store(false, std::memory_order_release);
   }
@@ -75,10 +83,10 @@ class SpinLock {
   LockRank rank_;
 };
 
-class LockGuard {
+class SCOPED_CAPABILITY LockGuard {
  public:
-  explicit LockGuard(SpinLock& l) : l_(l) { l_.lock(); }
-  ~LockGuard() { l_.unlock(); }
+  explicit LockGuard(SpinLock& l) ACQUIRE(l) : l_(l) { l_.lock(); }
+  ~LockGuard() RELEASE() { l_.unlock(); }
   LockGuard(const LockGuard&) = delete;
   LockGuard& operator=(const LockGuard&) = delete;
 
@@ -89,13 +97,13 @@ class LockGuard {
 // A reader/writer spin lock with a rank, writer-preferring: a waiting writer stops new readers.
 // Readers and writers hold it for short sections only (never across user code or a system
 // call). `contended()` tells a long-running writer that others wait, so it can yield.
-class RwSpinLock {
+class CAPABILITY("mutex") RwSpinLock {
  public:
   explicit constexpr RwSpinLock(LockRank rank) : rank_(rank) {}
   RwSpinLock(const RwSpinLock&) = delete;
   RwSpinLock& operator=(const RwSpinLock&) = delete;
 
-  void read_lock() {
+  void read_lock() ACQUIRE_SHARED() {
     std::uint32_t v = state_.load(std::memory_order_relaxed);
     if (MEMDESC_UNLIKELY((v & kWriterBits) != 0 ||
                          !state_.compare_exchange_weak(v, v + kReader, std::memory_order_acquire,
@@ -103,18 +111,18 @@ class RwSpinLock {
       read_lock_slow();
     if constexpr (kChecked) lock_witness::acquired(rank_);
   }
-  void read_unlock() {
+  void read_unlock() RELEASE_SHARED() {
     if constexpr (kChecked) lock_witness::released(rank_);
     state_.fetch_sub(kReader, std::memory_order_release);
   }
-  void write_lock() {
+  void write_lock() ACQUIRE() {
     std::uint32_t v = 0;
     if (MEMDESC_UNLIKELY(!state_.compare_exchange_strong(v, kWriter, std::memory_order_acquire,
                                                          std::memory_order_relaxed)))
       write_lock_slow();
     if constexpr (kChecked) lock_witness::acquired(rank_);
   }
-  void write_unlock() {
+  void write_unlock() RELEASE() {
     if constexpr (kChecked) lock_witness::released(rank_);
     state_.fetch_and(~kWriter, std::memory_order_release);  // a waiting writer's bit stays
   }
@@ -133,6 +141,41 @@ class RwSpinLock {
   std::atomic<std::uint32_t> state_{0};  // bit 0 writer holds, bit 1 writer waits, readers << 2
   std::atomic<std::uint32_t> read_waiters_{0};
   LockRank rank_;
+};
+
+// A std::mutex with a rank, for sections that may block (the zram entry stripes) or that
+// guard libc containers (the checked-build live sets). Works with std::lock_guard.
+class CAPABILITY("mutex") RankedMutex {
+ public:
+  explicit RankedMutex(LockRank rank) : rank_(rank) {}
+  RankedMutex(const RankedMutex&) = delete;
+  RankedMutex& operator=(const RankedMutex&) = delete;
+
+  void lock() ACQUIRE() {
+    m_.lock();
+    if constexpr (kChecked) lock_witness::acquired(rank_);
+  }
+  void unlock() RELEASE() {
+    if constexpr (kChecked) lock_witness::released(rank_);
+    m_.unlock();
+  }
+  LockRank rank() const { return rank_; }
+
+ private:
+  std::mutex m_;
+  LockRank rank_;
+};
+
+// std::lock_guard for RankedMutex, visible to the analysis.
+class SCOPED_CAPABILITY MutexGuard {
+ public:
+  explicit MutexGuard(RankedMutex& m) ACQUIRE(m) : m_(m) { m_.lock(); }
+  ~MutexGuard() RELEASE() { m_.unlock(); }
+  MutexGuard(const MutexGuard&) = delete;
+  MutexGuard& operator=(const MutexGuard&) = delete;
+
+ private:
+  RankedMutex& m_;
 };
 
 }  // namespace memdesc

@@ -33,6 +33,7 @@ const char* misc_subtype_name(MiscSubtype s) {
     case MiscSubtype::Offline: return "offline";
     case MiscSubtype::KmallocLarge: return "kmalloc_large";
     case MiscSubtype::Exact: return "exact";
+    case MiscSubtype::Migrating: return "migrating";
     case MiscSubtype::Brd: return "brd";
     case MiscSubtype::Pages: return "pages";
   }

@@ -1,7 +1,7 @@
 // zram/zram.cpp — the compressed page store (memdesc/zram.hpp).
 //
 // Slot table: one 16-byte entry per index — the handle (or the repeated value of a
-// same-filled page), the stored length and flags. Entry locks are striped std::mutexes
+// same-filled page), the stored length and flags. Entry locks are striped mutexes (rank ZramEntry)
 // taken outermost (before any zsmalloc lock, never under one): a store compresses, allocates
 // and writes its object with no lock held, then swaps it into the entry under the lock and
 // frees the old object after; a load holds the entry lock across the object read so that a
@@ -73,7 +73,7 @@ class Zram {
   std::uint64_t compact() { return pool_->compact(); }
 
  private:
-  std::mutex& lock_of(std::uint64_t index) { return stripes_[index % kStripes]; }
+  RankedMutex& lock_of(std::uint64_t index) { return stripes_[index % kStripes].m; }
   // Empties entry e (its lock held); returns the handle to free once the lock is dropped.
   ZsHandle clear_locked(Entry& e);
   void note_mem_used() {
@@ -85,7 +85,10 @@ class Zram {
   std::unique_ptr<ZsPool> pool_;
   ZramConfig cfg_;
   std::unique_ptr<Entry[]> entries_;
-  std::mutex stripes_[kStripes];
+  struct Stripe {
+    RankedMutex m{LockRank::ZramEntry};
+  };
+  Stripe stripes_[kStripes];
   std::atomic<std::uint64_t> pages_stored_{0}, compr_bytes_{0}, same_pages_{0}, huge_pages_{0}, mem_used_max_{0};
 };
 
@@ -139,7 +142,7 @@ Error Zram::store(std::uint64_t index, const void* page) {
   }
   ZsHandle old;
   {
-    std::lock_guard<std::mutex> g(lock_of(index));
+    MutexGuard g(lock_of(index));
     old = clear_locked(entries_[index]);
     entries_[index] = fresh;
     pages_stored_.fetch_add(1, std::memory_order_relaxed);
@@ -154,7 +157,7 @@ Error Zram::store(std::uint64_t index, const void* page) {
 
 Error Zram::load(std::uint64_t index, void* page) {
   if (index >= cfg_.pages) return Error{Errc::invalid_request, 0, "zram load: index beyond the store"};
-  std::lock_guard<std::mutex> g(lock_of(index));
+  MutexGuard g(lock_of(index));
   const Entry& e = entries_[index];
   if (e.flags & kSame || e.len == 0) {  // same-filled, or never stored (reads as zeros)
     auto* w = static_cast<std::uint64_t*>(page);
@@ -186,7 +189,7 @@ void Zram::discard(std::uint64_t index) {
   if (index >= cfg_.pages) return;
   ZsHandle old;
   {
-    std::lock_guard<std::mutex> g(lock_of(index));
+    MutexGuard g(lock_of(index));
     old = clear_locked(entries_[index]);
   }
   if (old) pool_->free(old);

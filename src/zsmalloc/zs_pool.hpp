@@ -1,5 +1,8 @@
 // zsmalloc/zs_pool.hpp — the zsmalloc pool: size classes, zspages, handles, compaction and
 // single-page migration. docs/ZSMALLOC.md explains the design; this header is its reference.
+// Files: zspage.hpp (descriptor, class), handle.hpp (the obj codec); pool.cpp (create, malloc,
+// free, access), handle.cpp (check, locate), zspage.cpp (slots, fullness, life cycle, lock),
+// compact.cpp, migrate.cpp, zs_stats.cpp (statistics, validate).
 //
 // Geometry. A zspage of class C chains C.pages order-0 pages (not contiguous) whose bytes,
 // concatenated, hold C.objs slots of C.size bytes. Slot i starts at byte i * C.size of the
@@ -33,9 +36,10 @@
 // migration layer. An empty zspage with an isolated page is not freed; it waits in fullness
 // group 0 until putback_page or migrate_page clears the bit [ZS-ISOLATE].
 #pragma once
+#include <memdesc/zsmalloc.hpp>
+
 #include <atomic>
 #include <cstdint>
-#include <memdesc/zsmalloc.hpp>
 #include <memory>
 #include <string>
 
@@ -43,48 +47,9 @@
 #include "core/core.hpp"
 #include "page/page.hpp"
 #include "slab/slab.hpp"
+#include "zsmalloc/zspage.hpp"
 
 namespace memdesc::zsmalloc {
-
-class Pool;
-struct SizeClass;
-
-inline constexpr unsigned kObjIndexBits = 16;  // objects per zspage: at most 16 * 4096 / 32 = 2048
-inline constexpr std::uint16_t kEnd = 0xFFFF;  // "no slot" in free lists
-inline constexpr std::uint64_t kAllocatedTag = 1;
-
-enum class ZspageState : std::uint8_t { Building, Live, Dead };
-
-struct alignas(16) Zspage {
-  std::atomic<Pool*> pool;            // set when built; lockless readers compare it (isolate)
-  std::atomic<std::int32_t> lock;     // ZS-LOCK: n > 0 readers, -1 a writer, 0 free
-  std::uint32_t free_link;            // the slab's freelist link while the descriptor is free
-  std::atomic<SizeClass*> cls;        // set when built, immutable while live
-  Zspage* next;                       // class lock: fullness list
-  Zspage* prev;                       // class lock
-  std::atomic<ZsHandle> huge_handle;  // class lock: the huge object's handle, 0 when free
-  std::uint16_t inuse;                // class lock: allocated objects
-  std::uint16_t freeobj;              // class lock: first free slot, kEnd when full
-  std::uint16_t isolated;             // class lock: bit k = page k isolated for migration
-  std::uint8_t fullness;              // class lock: its fullness group
-  std::uint8_t nr_pages;              // immutable while live
-  std::atomic<ZspageState> state;     // class lock (atomic: stale RCU lookups read it)
-  std::uint32_t pfn[kZsMaxChain];     // the chain; pfn[k] changes under pool write + class + zspage write locks
-};
-static_assert(sizeof(Zspage) == 128, "a zspage descriptor costs 128 bytes");
-
-struct SizeClass {
-  SpinLock lock{LockRank::ZsClass};
-  // Immutable.
-  Pool* pool = nullptr;
-  std::uint32_t size = 0, objs = 0, pages = 0, index = 0, first_index = 0;
-  bool huge = false;
-  // Guarded by lock.
-  Zspage* lists[kZsFullnessGroups] = {};
-  std::uint64_t nr_group[kZsFullnessGroups] = {};
-  std::uint64_t zspages = 0, objs_inuse = 0;
-  std::uint32_t header() const { return huge ? 0 : kZsHandleSize; }
-};
 
 class Pool {
  public:
@@ -127,7 +92,7 @@ class Pool {
   // Handle checks and translation. check_handle: the handle is a slot of this pool's handle
   // cache (and, in checked builds, a live one). locate: obj → page word → zspage, checked
   // against the slot's header; the caller holds the pool lock or the zspage lock.
-  void check_handle(ZsHandle h, const char* op) const;
+  void check_handle(ZsHandle h, const char* op) const;  // handle.cpp
   Loc locate(ZsHandle h, const char* op) const;
   [[noreturn]] void bad_handle(ZsHandle h, const char* op, const char* why) const;
 
@@ -146,13 +111,6 @@ class Pool {
   void copy_out(const Zspage* zs, std::uint64_t off, void* dst, std::size_t len) const;
   void copy_in(const Zspage* zs, std::uint64_t off, const void* src, std::size_t len) const;
   char* page_addr(std::uint32_t pfn) const { return static_cast<char*>(mm_->addr(pfn)); }
-  static std::uint64_t make_obj(std::uint32_t pfn, std::uint32_t idx) { return (std::uint64_t{pfn} << kObjIndexBits) | idx; }
-  static void record(ZsHandle h, std::uint64_t obj) {
-    std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(h)).store(obj, std::memory_order_release);
-  }
-  static std::uint64_t load_obj(ZsHandle h) {
-    return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(h)).load(std::memory_order_acquire);
-  }
 
   // Fullness lists (class lock held).
   static unsigned fullness_of(const SizeClass* cls, std::uint32_t inuse);

@@ -1,0 +1,398 @@
+// slab/kmem_cache.cpp — caches: creation (geometry and magazine sizing), destruction, the slab
+// lists, taking and putting objects on slabs, and the slab life cycle (SLAB-BOOT, SLAB-RCU).
+#include "slab/kmem_cache.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "base/base.hpp"
+#include "slab/slab_alloc.hpp"
+
+namespace memdesc::slab {
+
+// ---- the allocator and its built-in caches ---------------------------------------------
+
+Result<std::unique_ptr<SlabAllocator>> SlabAllocator::create(page::PageAllocator& pa) {
+  init_link_secret();
+  std::unique_ptr<SlabAllocator> sa(new SlabAllocator());
+  core::Memmap& mm = pa.memmap();
+  sa->pa_ = &pa;
+  sa->mm_ = &mm;
+  sa->id_ = mm.id();
+  sa->base_ = mm.base();
+  sa->bytes_ = mm.bytes();
+  sa->words_ = &mm.word_slot(0);
+
+  // The descriptor cache first: its slabs describe themselves (SLAB-SELF), so it needs no
+  // other cache. Then the kmalloc classes.
+  SlabCreate d{"slab_descriptor", sizeof(Slab), alignof(Slab), SLAB_TYPESAFE_BY_RCU, nullptr, kSlabFreeptrOffset};
+  auto dc = sa->cache_init(std::make_unique<KmemCache>(), d, kDescriptorCacheId);
+  if (!dc.ok()) return dc.error();
+  sa->desc_cache_ = dc.value();
+  for (unsigned i = 0; i < kKmallocClasses; ++i) {
+    SlabCreate k{kKmallocClassTable[i].name, kKmallocClassTable[i].size, 0, SLAB_NONE, nullptr};
+    auto c = sa->cache_init(std::make_unique<KmemCache>(), k, kmalloc_class_id(i));
+    if (!c.ok()) return c.error();
+  }
+  return sa;
+}
+
+SlabAllocator::~SlabAllocator() {
+  page::detach_cache_ext(pa_, page::kSlabCacheExt);  // contexts of every thread: released
+  if (tls_slab.id == id_) tls_slab = {};
+  // Deferred slab frees of RCU caches still reference us; callbacks may re-arm themselves.
+  for (bool armed = true; armed;) {
+    rcu::barrier();
+    armed = false;
+    for (auto& slot : caches_)
+      if (KmemCache* c = slot.load(std::memory_order_relaxed)) {
+        LockGuard g(c->lock);
+        armed |= c->rcu_armed;
+      }
+  }
+  for (auto& slot : caches_) {
+    KmemCache* c = slot.load(std::memory_order_relaxed);
+    if (!c) continue;
+    // Arena teardown: no accounting.
+    for (std::uint32_t i = 0; i < c->nfull; ++i) std::free(c->depot_full[i] - 1);
+    for (std::uint32_t i = 0; i < c->nempty; ++i) std::free(c->depot_empty[i] - 1);
+    delete c;
+  }
+  // Pages of the arena go with it; nothing is returned one by one.
+}
+
+// ---- creation and destruction of caches ---------------------------------------------------
+
+Result<KmemCache*> SlabAllocator::cache_init(std::unique_ptr<KmemCache> c, const SlabCreate& a, unsigned id) {
+  if (a.size == 0 || a.size > (std::size_t{1} << 20)) return Error{Errc::invalid_config, 0, "object size must be 1 B .. 1 MiB"};
+  std::size_t align = a.align ? a.align : (a.size >= 16 ? 16 : 8);
+  if (a.flags & SLAB_HWCACHE_ALIGN) align = std::max<std::size_t>(align, 64);
+  if (!is_pow2(align) || align > kPageSize) return Error{Errc::invalid_config, 0, "alignment must be a power of two <= 4096"};
+  bool rcu = a.flags & SLAB_TYPESAFE_BY_RCU;
+  bool keep_contents = rcu || a.ctor;  // a free object must keep what readers or the ctor rely on
+  if ((a.flags & SLAB_POISON) && keep_contents)
+    return Error{Errc::invalid_config, 0, "SLAB_POISON cannot be combined with SLAB_TYPESAFE_BY_RCU or a constructor"};
+  bool has_freeptr_off = a.freeptr_offset != ~std::size_t{0};
+  if (has_freeptr_off && (a.freeptr_offset % 4 != 0 || a.freeptr_offset + 4 > a.size))
+    return Error{Errc::invalid_config, 0, "freeptr_offset must name a 4-byte-aligned field inside the object"};
+
+  std::snprintf(c->name, sizeof c->name, "%s", a.name);
+  c->id = static_cast<std::uint16_t>(id);
+  c->object_size = static_cast<std::uint32_t>(a.size);
+  c->align = static_cast<std::uint32_t>(align);
+  c->flags = a.flags;
+  c->ctor = a.ctor;
+  c->sa = this;
+  std::size_t slot = std::max<std::size_t>(a.size, 8);
+  if (kChecked && (a.flags & SLAB_RED_ZONE)) {
+    c->redzone_off = static_cast<std::uint32_t>(align_up(slot, 8));
+    slot = c->redzone_off + kRedZoneBytes;
+  }
+  if (keep_contents && !has_freeptr_off) {  // the link goes after the object
+    c->freeptr_off = static_cast<std::uint32_t>(align_up(slot, 4));
+    slot = c->freeptr_off + 4;
+  } else {
+    c->freeptr_off = has_freeptr_off ? static_cast<std::uint32_t>(a.freeptr_offset) : 0;
+  }
+  c->stride = static_cast<std::uint32_t>(align_up(slot, align));
+  c->poison = kChecked && (a.flags & SLAB_POISON);
+  c->div_magic = ~std::uint64_t{0} / c->stride + 1;
+  c->reserved_slots = (id == kDescriptorCacheId) ? 1 : 0;
+  c->descriptor = a.descriptor || id == kDescriptorCacheId;
+
+  // Slab size: the smallest order (<= 3) that holds 16 objects with at most 1/16 waste, else
+  // order 3; then at least 2 objects where the arena's largest block allows, at least 1.
+  unsigned best = 3;
+  for (unsigned o = 0; o <= 3; ++o) {
+    std::size_t bytes = kPageSize << o, n = bytes / c->stride, waste = bytes - n * c->stride;
+    if (n >= 16 && waste * 16 <= bytes) {
+      best = o;
+      break;
+    }
+  }
+  best = std::min(best, mm_->max_order());  // small arenas: smaller slabs
+  while ((kPageSize << best) / c->stride < 2 && best < mm_->max_order()) ++best;
+  if ((kPageSize << best) / c->stride < 1) return Error{Errc::invalid_config, 0, "object too large for the arena's largest block"};
+  c->order = static_cast<std::uint8_t>(best);
+  std::size_t n = std::min<std::size_t>((kPageSize << best) / c->stride, 65535);
+  c->objects = static_cast<std::uint16_t>(n);
+  // Stack capacity (MAG-GROW). At most about 32 KiB of objects, 16..64 of them (128 of objects
+  // up to 64 bytes), and never more than 64 KiB (8 objects of 8 KiB; 2 of anything above
+  // 32 KiB): enough to amortise the cache lock even for 4 KiB objects under two threads'
+  // contention. The tiny classes' 128 halve the depot trips of a thread that allocates and
+  // frees them in bursts (a 1000-object bulk loop ~4 % faster) for a few KiB more in their
+  // stacks: no change in the alloc_test shape's peak RSS (200 children each, A/B). A stack
+  // starts with room for 16 KiB of objects (caches of objects up to 256 bytes start at their
+  // largest) and grows only when the lock is found held often: caches of big objects that
+  // threads use now and then keep small stacks, which hoard little memory (at the largest
+  // sizes, the stacks and depots of the classes from 512 bytes up held ~0.6 MiB at the
+  // alloc_test shape's peak).
+  const std::size_t most_objects = c->stride <= 64 ? 128 : 64;
+  c->mag_cap_max = static_cast<std::uint32_t>(std::min(std::clamp<std::size_t>(kStackTargetBytes / c->stride, 16, most_objects),
+                                                       std::max<std::size_t>(2, kStackMaxBytes / c->stride)));
+  c->mag_cap.store(std::min<std::uint32_t>(c->mag_cap_max, static_cast<std::uint32_t>(
+                                                               std::max<std::size_t>(2, kStackStartBytes / c->stride))),
+                   std::memory_order_relaxed);
+
+  KmemCache* raw = c.release();
+  fast_[id] = {raw->div_magic, (kPageSize << raw->order) - 1};
+  caches_[id].store(raw, std::memory_order_release);
+  return raw;
+}
+
+Result<KmemCache*> SlabAllocator::cache_create(const SlabCreate& a) {
+  unsigned id = 0;
+  {
+    LockGuard g(caches_lock_);
+    for (unsigned i = kFirstUserCacheId; i < kMaxCaches && !id; ++i)
+      if (!caches_[i].load(std::memory_order_relaxed)) id = i;
+    if (!id) return Error{Errc::invalid_config, 0, "too many caches in this arena (1024)"};
+    return cache_init(std::make_unique<KmemCache>(), a, id);  // allocates no pages
+  }
+}
+
+void SlabAllocator::cache_destroy(KmemCache* c) {
+  if (!c) return;
+  if (c->id < kFirstUserCacheId) report_bad_argument("kmem_cache_destroy", "built-in caches cannot be destroyed");
+  // Every thread's magazine for this cache goes back to the slabs. The caller guarantees no
+  // thread uses the cache any more (and has synchronised with them).
+  std::uint32_t discard = kNil;
+  {
+    LockGuard g(page::cache_registry_lock());
+    for (page::ThreadPageCache* pc = pa_->caches_head; pc; pc = pc->reg_next) {
+      auto* ctx = static_cast<ThreadSlabCtx*>(pc->ext[page::kSlabCacheExt].ctx);
+      if (!ctx) continue;
+      MagazinePair& m = ctx->chunk[c->id / kMagChunk][c->id % kMagChunk];  // kNoMagazines: cap 0
+      if (!m.cap) continue;
+      discard = splice(flush_magazine(c, m), discard);
+      ctx->bytes -= release_stacks(m);
+    }
+  }
+  discard_slabs(c, discard);
+  discard_slabs(c, depot_drain(c));
+  if (c->flags & SLAB_TYPESAFE_BY_RCU) rcu_wait_idle(c);
+  std::uint32_t all = kNil;
+  {
+    LockGuard g(c->lock);
+    if (c->inuse != 0) report_cache_leak(c->name, c->inuse);
+    for (std::uint32_t* head : {&c->partial, &c->empty})
+      while (*head != kNil) {
+        Slab* s = slab_of(mm_->addr(*head));
+        list_del_locked(c, s);
+        s->next = all;
+        all = s->pfn;
+      }
+  }
+  discard_slabs(c, all);
+  if (c->flags & SLAB_TYPESAFE_BY_RCU) rcu_wait_idle(c);
+  {
+    LockGuard g(caches_lock_);
+    caches_[c->id].store(nullptr, std::memory_order_release);
+  }
+  delete c;
+}
+
+// ---- slab lists and objects on slabs --------------------------------------------------------
+
+Slab* SlabAllocator::slab_of(const void* p) const {
+  return MemdescWord::from_raw(words_[(reinterpret_cast<std::uintptr_t>(p) - base_) >> kPageShift].load(
+                                   std::memory_order_acquire))
+      .desc_as<Slab>();
+}
+
+void SlabAllocator::list_add_locked(KmemCache* c, Slab* s, SlabList l) {
+  std::uint32_t& head = (l == SlabList::Partial) ? c->partial : c->empty;
+  s->prev = kNil;
+  s->next = head;
+  if (head != kNil) slab_of(mm_->addr(head))->prev = s->pfn;
+  head = s->pfn;
+  s->list = l;
+  ++(l == SlabList::Partial ? c->nr_partial : c->nr_empty);
+}
+
+void SlabAllocator::list_del_locked(KmemCache* c, Slab* s) {
+  if (s->list == SlabList::None) return;
+  std::uint32_t& head = (s->list == SlabList::Partial) ? c->partial : c->empty;
+  if (s->prev != kNil) slab_of(mm_->addr(s->prev))->next = s->next;
+  else head = s->next;
+  if (s->next != kNil) slab_of(mm_->addr(s->next))->prev = s->prev;
+  --(s->list == SlabList::Partial ? c->nr_partial : c->nr_empty);
+  s->list = SlabList::None;
+  s->next = s->prev = kNil;
+}
+
+void* SlabAllocator::take_object_locked(KmemCache* c, Slab* s) {
+  char* base = static_cast<char*>(mm_->addr(s->pfn));
+  void* obj;
+  if (s->freelist) {
+    obj = base + (s->freelist - 1);
+    std::uint32_t next = load_link(obj, c->freeptr_off);
+    if (next && (next - 1 >= std::uint32_t{s->objects} * c->stride || !c->on_slot_boundary(next - 1)))
+      report_bad_object("kmem_cache_alloc", obj, c->name, "freelist link overwritten (use after free?)");
+    s->freelist = next;
+  } else {
+    obj = base + std::size_t{s->bump} * c->stride;
+    ++s->bump;
+  }
+  ++s->inuse;
+  ++c->inuse;
+  if (s->inuse == s->objects) list_del_locked(c, s);  // full: on no list (SLAB-LIST)
+  return obj;
+}
+
+std::uint32_t SlabAllocator::put_object_locked(KmemCache* c, Slab* s, void* obj) {
+  char* base = static_cast<char*>(mm_->addr(s->pfn));
+  std::uint32_t off = static_cast<std::uint32_t>(static_cast<char*>(obj) - base);
+  if (off / c->stride >= s->bump || off / c->stride < c->reserved_slots)
+    report_bad_object("kfree", obj, c->name, "object was never allocated");
+  // MAG-TOP at the slab: the object on top of the freelist, or a slab with nothing handed out.
+  if (s->freelist == off + 1 || s->inuse == c->reserved_slots)
+    report_bad_object("kfree", obj, c->name, "double free (object is already free)");
+  store_link(obj, c->freeptr_off, s->freelist);
+  s->freelist = off + 1;
+  bool was_full = s->list == SlabList::None;
+  --s->inuse;
+  --c->inuse;
+  if (s->inuse == c->reserved_slots) {  // empty
+    list_del_locked(c, s);
+    if (c->nr_empty >= kMinEmpty) {
+      --c->nr_slabs;
+      return s->pfn;  // the caller discards it
+    }
+    list_add_locked(c, s, SlabList::Empty);
+  } else if (was_full) {
+    list_add_locked(c, s, SlabList::Partial);
+  }
+  return kNil;
+}
+
+// ---- slab life cycle -------------------------------------------------------------------------
+
+void* SlabAllocator::alloc_descriptor(KmemCache* dc) {
+  if (fault::should_fail(fault::Site::Descriptor)) {
+    page::tls_last_error = Error{Errc::out_of_memory, 0, "descriptor allocation failed by fault injection"};
+    return nullptr;
+  }
+  return cache_alloc(dc, GFP_NONE);
+}
+
+// SLAB-BOOT: pages first (with a placeholder word nobody may free), then the descriptor, then
+// the page words; every failure gives back what was taken.
+Slab* SlabAllocator::new_slab(KmemCache* c) {
+  const MemdescWord placeholder = MemdescWord::misc(MiscSubtype::Unknown, c->order);
+  // Straight from the buddy, as discarded slabs go straight back (free_slab_now): a slab is made
+  // once per `objects` allocations, and a refill of this thread's page cache would park a
+  // batch of blocks (4 x 32 KiB at order 3) where no other thread's slabs could use them.
+  void* mem = pa_->alloc(c->order, GFP_NOCACHE, placeholder);
+  if (!mem) return nullptr;
+  Slab* s;
+  if (c->reserved_slots) {
+    s = static_cast<Slab*>(mem);  // SLAB-SELF: object 0 is this slab's own descriptor
+  } else {
+    s = static_cast<Slab*>(alloc_descriptor(desc_cache_));
+    if (!s) {
+      pa_->free(mem, placeholder, "slab unwind");
+      return nullptr;
+    }
+  }
+  std::uint64_t pfn = mm_->pfn(mem);
+  s->cache = c;
+  s->freelist = 0;
+  s->inuse = c->reserved_slots;
+  s->objects = c->objects;
+  s->pfn = static_cast<std::uint32_t>(pfn);
+  s->next = s->prev = kNil;
+  s->bump = c->reserved_slots;
+  s->order = c->order;
+  s->list = SlabList::None;
+  // Publish: the release stores make the initialised descriptor visible with the word.
+  mm_->set_words(pfn, std::uint64_t{1} << c->order, MemdescWord::describe(MemdescType::Slab, s, c->order, c->id));
+  if (c->descriptor) mm_->metadata().descriptors.fetch_add(kPageSize << c->order, std::memory_order_relaxed);
+  return s;
+}
+
+void SlabAllocator::free_slab_now(KmemCache* c, Slab* s) {
+  void* mem = mm_->addr(s->pfn);
+  MemdescWord w = MemdescWord::describe(MemdescType::Slab, s, s->order, c->id);
+  bool rcu_thread = c->flags & SLAB_TYPESAFE_BY_RCU;  // freed from the RCU callback thread
+  // Words first (the pages leave the cache), then the descriptor: a reader that still finds
+  // the old word gets a descriptor of the same type, and re-checks the word. The pages go
+  // straight to the buddy: a discarded slab is memory the cache did not need, and parking it in
+  // this thread's page cache would only hoard it there.
+  pa_->free_direct(mem, w, "slab discard");
+  if (c->descriptor) mm_->metadata().descriptors.fetch_sub(kPageSize << c->order, std::memory_order_relaxed);
+  if (c->reserved_slots) return;
+  if (rcu_thread) free_to_slab(desc_cache_, s);  // the RCU thread keeps no magazines
+  else cache_free(desc_cache_, s);
+}
+
+void SlabAllocator::free_to_slab(KmemCache* c, void* p) {
+  if constexpr (kChecked) checked_on_free(c, p, "kmem_cache_free");
+  put_to_slab(c, p);
+}
+
+void SlabAllocator::put_to_slab(KmemCache* c, void* p) {
+  void* one[1] = {p};
+  MagazinePair m{1, 1, 0, one};
+  discard_slabs(c, flush(c, m, 1));
+}
+
+void SlabAllocator::discard_slabs(KmemCache* c, std::uint32_t list) {
+  while (list != kNil) {
+    Slab* s = slab_of(mm_->addr(list));
+    list = s->next;
+    if (c->flags & SLAB_TYPESAFE_BY_RCU) {  // SLAB-RCU
+      LockGuard g(c->lock);
+      s->next = c->rcu_pending;
+      c->rcu_pending = s->pfn;
+      if (!c->rcu_armed) {
+        c->rcu_inflight = c->rcu_pending;
+        c->rcu_pending = kNil;
+        c->rcu_armed = true;
+        rcu::call(&c->rcu_head, rcu_discard_cb);
+      }
+    } else {
+      free_slab_now(c, s);
+    }
+  }
+}
+
+// Runs after a grace period that began after every slab on the in-flight list left the cache.
+// `rcu_armed` stays set until the callback's last access to the cache (the unlock at the end),
+// so kmem_cache_destroy, which waits for it to clear, never frees the cache under it.
+void SlabAllocator::rcu_discard_cb(rcu::Head* h) {
+  KmemCache* c = reinterpret_cast<KmemCache*>(reinterpret_cast<char*>(h) - offsetof(KmemCache, rcu_head));
+  SlabAllocator* sa = c->sa;
+  std::uint32_t list;
+  {
+    LockGuard g(c->lock);
+    list = c->rcu_inflight;
+    c->rcu_inflight = kNil;
+  }
+  while (list != kNil) {
+    Slab* s = sa->slab_of(sa->mm_->addr(list));
+    list = s->next;
+    sa->free_slab_now(c, s);
+  }
+  LockGuard g(c->lock);
+  if (c->rcu_pending != kNil) {  // discarded meanwhile: they wait for a grace period of their own
+    c->rcu_inflight = c->rcu_pending;
+    c->rcu_pending = kNil;
+    rcu::call(&c->rcu_head, rcu_discard_cb);
+  } else {
+    c->rcu_armed = false;
+  }
+}
+
+void SlabAllocator::rcu_wait_idle(KmemCache* c) {
+  for (;;) {  // callbacks may re-arm themselves
+    rcu::barrier();
+    LockGuard g(c->lock);
+    if (!c->rcu_armed) return;
+  }
+}
+
+}  // namespace memdesc::slab

@@ -1,0 +1,122 @@
+// slab/kmem_cache.hpp — one object cache: its geometry, its slab lists, its depot, its
+// deferred (RCU) slab frees.
+//
+// Locking: KmemCache::lock (rank SlabCache) guards the cache's lists, counters, depot and every
+// mutable field of its slabs' descriptors (slab_desc.hpp). No page is allocated or freed under
+// it. Immutable fields are written by cache_init before the cache is published (caches_ with
+// release order) and read without a lock afterwards.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <unordered_set>
+
+#include "base/base.hpp"
+#include "rcu/rcu.hpp"
+#include "slab/magazine.hpp"
+#include "slab/slab_desc.hpp"
+
+namespace memdesc::slab {
+
+class SlabAllocator;
+
+inline constexpr unsigned kMinEmpty = 1;             // empty slabs a cache keeps
+inline constexpr std::uint8_t kPoisonFree = 0x6b;    // checked builds, SLAB_POISON: a free object's bytes
+inline constexpr std::uint8_t kRedZone = 0xbb;       // checked builds, SLAB_RED_ZONE: the guard bytes
+inline constexpr std::uint32_t kRedZoneBytes = 16;
+
+class KmemCache {
+ public:
+  // Immutable after creation.
+  char name[32] = {};
+  std::uint16_t id = 0;
+  std::uint32_t object_size = 0;  // what the creator asked for
+  std::uint32_t stride = 0;       // slot size: object (+ red zone) (+ out-of-object freeptr), aligned
+  std::uint32_t align = 8;
+  std::uint32_t freeptr_off = 0;  // where a free slot keeps its freelist link
+  std::uint32_t redzone_off = 0;  // first red-zone byte (checked builds with SLAB_RED_ZONE), 0 = none
+  std::uint64_t div_magic = 0;    // Lemire: off % stride == 0  <=>  off * div_magic < div_magic
+  std::uint16_t objects = 0;      // slots per slab
+  std::uint8_t order = 0;         // pages per slab = 2^order
+  // Slots of each slab that are never handed out: 1 for the descriptor cache, whose object 0
+  // is the slab's own descriptor (SLAB-SELF), else 0.
+  std::uint8_t reserved_slots = 0;
+  bool poison = false;            // checked builds with SLAB_POISON
+  bool descriptor = false;        // holds memdescs: its pages count as descriptor metadata
+  std::uint32_t mag_cap_max = 0;  // the magazine capacity MAG-GROW stops at
+  unsigned flags = 0;
+  void (*ctor)(void*) = nullptr;
+  SlabAllocator* sa = nullptr;
+
+  // Guarded by lock.
+  mutable SpinLock lock{LockRank::SlabCache};
+  std::uint32_t partial = kNil, empty = kNil;  // list heads (pfns)
+  std::uint64_t nr_partial = 0, nr_empty = 0, nr_slabs = 0, inuse = 0;  // inuse: slots handed out
+  // Magazine capacity: every magazine the depot holds has mag_cap slots; a thread's pair of
+  // another capacity is remade at its next slow path for this cache. Written under lock (it
+  // only grows, MAG-GROW); owner threads read it without the lock to see whether their
+  // magazines are current.
+  std::atomic<std::uint32_t> mag_cap{0};
+  // MAG-GROW bookkeeping: slow-path lock takings in this window, and how many found the lock
+  // held. grow_due: a window's verdict is "grow"; set under lock, read by slow paths without it.
+  std::uint32_t lock_trips = 0, lock_waits = 0;
+  std::atomic<bool> grow_due{false};
+  // The depot: full magazines (arrays of mag_cap objects) handed between threads whole, and
+  // empty ones to swap in. Objects in the depot count as in use for their slabs. DEPOT-MAX:
+  // nfull + nempty <= depot_max(), so a burst's magazines are reused, not remade, and the
+  // depot's metadata stays bounded.
+  void** depot_full[kDepotMax] = {};
+  void** depot_empty[kDepotMax] = {};
+  std::uint32_t nfull = 0, nempty = 0;
+  std::uint32_t rcu_pending = kNil;   // discarded slabs waiting for the next grace period
+  std::uint32_t rcu_inflight = kNil;  // discarded slabs whose grace period is running
+  bool rcu_armed = false;
+  rcu::Head rcu_head{};
+
+  // Checked builds: the exact set of objects handed to users (per-object state), guarded by
+  // live_mu (rank SlabLive, a leaf: nothing is taken under it).
+  mutable RankedMutex live_mu{LockRank::SlabLive};
+  std::unordered_set<std::uintptr_t> live;
+
+  bool on_slot_boundary(std::uint64_t off) const { return off * div_magic < div_magic; }
+  // Magazines, full or empty, the depot may hold at the current capacity (DEPOT-MAX).
+  std::uint32_t depot_max() const { return depot_max_for(mag_cap.load(std::memory_order_relaxed), stride); }
+  // A magazine slow path took the lock, after finding it held if `waited` (MAG-GROW). Lock held.
+  void count_lock_taking(bool waited) {
+    if (mag_cap.load(std::memory_order_relaxed) >= mag_cap_max) return;
+    ++lock_trips;
+    lock_waits += waited;
+    if (lock_trips < kGrowWindow) return;
+    if (lock_waits >= kGrowWaits) grow_due.store(true, std::memory_order_relaxed);
+    lock_trips = lock_waits = 0;
+  }
+};
+
+// The lock of a magazine slow path (depot, refill, flush): counts the takings that found it
+// held, the contention MAG-GROW answers with larger magazines.
+class MagLockGuard {
+ public:
+  explicit MagLockGuard(KmemCache* c) : c_(c) {
+    bool waited = !c->lock.try_lock();
+    if (waited) c->lock.lock();
+    c->count_lock_taking(waited);
+  }
+  ~MagLockGuard() { c_->lock.unlock(); }
+  MagLockGuard(const MagLockGuard&) = delete;
+  MagLockGuard& operator=(const MagLockGuard&) = delete;
+
+ private:
+  KmemCache* c_;
+};
+
+struct SlabCreate {
+  const char* name = "";
+  std::size_t size = 0;
+  std::size_t align = 0;           // 0: 8 (16 for sizes >= 16)
+  unsigned flags = SLAB_NONE;
+  void (*ctor)(void*) = nullptr;
+  std::size_t freeptr_offset = ~std::size_t{0};  // a 4-byte field free slots may reuse
+  bool descriptor = false;  // a memdesc cache (folio, frag, ...): pages count as descriptor metadata
+};
+
+}  // namespace memdesc::slab

@@ -1,0 +1,255 @@
+// slab/magazine.cpp — thread contexts and their magazine pairs (make, grow, restack, flush,
+// thread exit), and the depot (DEPOT-MAX).
+#include "slab/magazine.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <new>
+
+#include "page/page.hpp"
+#include "slab/slab_alloc.hpp"
+
+namespace memdesc::slab {
+namespace {
+
+const page::CacheExtOps kCtxOps{&SlabAllocator::ctx_thread_exit, &SlabAllocator::ctx_release};
+
+}  // namespace
+
+// ---- thread contexts ---------------------------------------------------------------------
+
+ThreadSlabCtx* SlabAllocator::attach_ctx() {
+  page::ThreadPageCache* pc = page::attach_thread_cache(pa_);
+  if (!pc) return nullptr;  // thread exiting, or no memory for a cache
+  auto* ctx = static_cast<ThreadSlabCtx*>(pc->ext[page::kSlabCacheExt].ctx);
+  if (!ctx) {
+    ctx = new (std::nothrow) ThreadSlabCtx();
+    if (!ctx) return nullptr;
+    ctx->sa = this;
+    ctx->id = id_;
+    ctx->chunk[0] = ctx->kmalloc_mags;
+    for (unsigned i = 1; i < kMaxCaches / kMagChunk; ++i) ctx->chunk[i] = kNoMagazines;
+    ctx->bytes = sizeof(ThreadSlabCtx);
+    mm_->metadata().caches.fetch_add(ctx->bytes, std::memory_order_relaxed);
+    LockGuard g(page::cache_registry_lock());
+    pc->ext[page::kSlabCacheExt] = {ctx, &kCtxOps};
+  }
+  tls_slab = {id_, ctx};
+  return ctx;
+}
+
+void SlabAllocator::flush_ctx(ThreadSlabCtx* ctx) {
+  for (unsigned ch = 0; ch < kMaxCaches / kMagChunk; ++ch) {
+    if (ctx->chunk[ch] == kNoMagazines) continue;
+    for (unsigned j = 0; j < kMagChunk; ++j) {
+      MagazinePair& m = ctx->chunk[ch][j];
+      if (!m.count && !m.prev_count) continue;
+      KmemCache* c = caches_[ch * kMagChunk + j].load(std::memory_order_acquire);
+      discard_slabs(c, flush_magazine(c, m));
+    }
+  }
+}
+
+void SlabAllocator::flush_thread() {
+  if (tls_slab.id == id_) flush_ctx(tls_slab.ctx);
+}
+
+void SlabAllocator::ctx_thread_exit(void* p) {
+  auto* ctx = static_cast<ThreadSlabCtx*>(p);
+  if (tls_slab.ctx == ctx) tls_slab = {};
+  ctx->sa->flush_ctx(ctx);  // frees made now bypass this thread's (dying) caches
+  ctx->sa->mm_->metadata().caches.fetch_sub(ctx->bytes, std::memory_order_relaxed);
+  ctx_release(ctx);
+}
+
+void SlabAllocator::ctx_release(void* p) {
+  auto* ctx = static_cast<ThreadSlabCtx*>(p);
+  if (tls_slab.ctx == ctx) tls_slab = {};
+  // Metadata accounting for the whole context (stacks included) was settled by the caller:
+  // ctx_thread_exit subtracts ctx->bytes; an orphaned context goes with its arena.
+  for (MagazinePair* chunk : ctx->chunk) {
+    if (chunk == kNoMagazines) continue;
+    for (unsigned j = 0; j < kMagChunk; ++j) {
+      if (chunk[j].objs) std::free(chunk[j].objs - 1);  // the sentinel slot is the allocation's start
+      if (chunk[j].prev) std::free(chunk[j].prev - 1);
+    }
+    if (chunk != ctx->kmalloc_mags) std::free(chunk);
+  }
+  delete ctx;
+}
+
+// ---- magazine pairs --------------------------------------------------------------------------
+
+MagazinePair* SlabAllocator::make_magazine(ThreadSlabCtx* ctx, KmemCache* c) {
+  MagazinePair*& chunk = ctx->chunk[c->id / kMagChunk];
+  if (chunk == kNoMagazines) {
+    auto* fresh = static_cast<MagazinePair*>(std::calloc(kMagChunk, sizeof(MagazinePair)));
+    if (!fresh) return nullptr;
+    chunk = fresh;
+    ctx->bytes += kMagChunk * sizeof(MagazinePair);
+    mm_->metadata().caches.fetch_add(kMagChunk * sizeof(MagazinePair), std::memory_order_relaxed);
+  }
+  MagazinePair& m = chunk[c->id % kMagChunk];
+  if (!m.cap) {
+    std::uint32_t cap = c->mag_cap.load(std::memory_order_relaxed);
+    m.objs = new_stack(cap);
+    if (!m.objs) return nullptr;
+    m.cap = cap;
+    ctx->bytes += stack_bytes(cap);
+  }
+  return &m;
+}
+
+void** SlabAllocator::new_stack(std::uint32_t cap) {
+  auto* raw = static_cast<void**>(std::malloc(stack_bytes(cap)));
+  if (!raw) return nullptr;
+  raw[0] = nullptr;  // the sentinel the free fast path may read as objs[-1]
+  mm_->metadata().caches.fetch_add(stack_bytes(cap), std::memory_order_relaxed);
+  return raw + 1;
+}
+
+void SlabAllocator::free_stack(void** objs, std::uint32_t cap) {
+  if (!objs) return;
+  std::free(objs - 1);
+  mm_->metadata().caches.fetch_sub(stack_bytes(cap), std::memory_order_relaxed);
+}
+
+std::size_t SlabAllocator::release_stacks(MagazinePair& m) {
+  std::size_t bytes = (std::size_t{m.objs != nullptr} + (m.prev != nullptr)) * stack_bytes(m.cap);
+  free_stack(m.objs, m.cap);
+  free_stack(m.prev, m.cap);
+  m = {};
+  return bytes;
+}
+
+void SlabAllocator::grow_magazines(KmemCache* c) {
+  void** arrays[kDepotMax];
+  unsigned narrays = 0;
+  std::uint32_t discard, old;
+  {
+    LockGuard g(c->lock);
+    if (!c->grow_due.load(std::memory_order_relaxed)) return;  // another thread did it
+    c->grow_due.store(false, std::memory_order_relaxed);
+    old = c->mag_cap.load(std::memory_order_relaxed);
+    discard = depot_drain_locked(c, arrays, narrays);  // arrays of the old size
+    // The depot is empty, so DEPOT-MAX holds at the new capacity too.
+    c->mag_cap.store(std::min(old * 2, c->mag_cap_max), std::memory_order_relaxed);
+  }
+  for (unsigned i = 0; i < narrays; ++i) free_stack(arrays[i], old);  // outside the lock
+  discard_slabs(c, discard);
+}
+
+void SlabAllocator::restack(ThreadSlabCtx* ctx, KmemCache* c, MagazinePair& m) {
+  std::uint32_t cap = c->mag_cap.load(std::memory_order_relaxed);
+  void** objs = new_stack(cap);
+  if (!objs) return;  // the old stacks still work; only the depot refuses them
+  // Capacities only grow, so the loaded stack fits; the previous one's coldest objects go back
+  // to their slabs if both do not.
+  std::copy(m.objs, m.objs + m.count, objs);
+  std::uint32_t n = m.count, discard = kNil;
+  if (m.prev_count) {
+    MagazinePair prev{m.prev_count, m.cap, 0, m.prev};
+    if (n + prev.count > cap) discard = flush(c, prev, n + prev.count - cap);
+    std::copy(prev.objs, prev.objs + prev.count, objs + n);
+    n += prev.count;
+  }
+  ctx->bytes -= release_stacks(m);
+  ctx->bytes += stack_bytes(cap);
+  m = {n, cap, 0, objs, nullptr};  // the previous stack is made again when first needed
+  discard_slabs(c, discard);
+}
+
+std::uint32_t SlabAllocator::flush_magazine(KmemCache* c, MagazinePair& m) {
+  std::uint32_t discard = m.count ? flush(c, m, m.count) : kNil;
+  if (m.prev_count) {
+    swap_stacks(m);
+    discard = splice(flush(c, m, m.count), discard);
+    swap_stacks(m);
+  }
+  return discard;
+}
+
+std::uint32_t SlabAllocator::splice(std::uint32_t list, std::uint32_t onto) {
+  while (list != kNil) {
+    Slab* s = slab_of(mm_->addr(list));
+    std::uint32_t next = s->next;
+    s->next = onto;
+    onto = list;
+    list = next;
+  }
+  return onto;
+}
+
+// ---- the depot -------------------------------------------------------------------------------
+
+bool SlabAllocator::depot_get_locked(KmemCache* c, MagazinePair& m) {
+  if (m.count || !c->nfull || m.cap != c->mag_cap.load(std::memory_order_relaxed)) return false;
+  // DEPOT-MAX: the empty array takes the full one's place, so the depot has room for it.
+  c->depot_empty[c->nempty++] = m.objs;
+  m.objs = c->depot_full[--c->nfull];
+  m.count = m.cap;
+  return true;
+}
+
+std::uint32_t SlabAllocator::unload(KmemCache* c, MagazinePair& m) {
+  void** fresh = nullptr;
+  std::uint32_t discard = kNil;
+  for (;;) {
+    {
+      MagLockGuard g(c);
+      if (c->nfull >= c->depot_max() || m.cap != c->mag_cap.load(std::memory_order_relaxed)) {
+        discard = flush_locked(c, m, batch_of(m));  // no room (or an old-size array), same hold
+        break;
+      }
+      // DEPOT-MAX: a full array for an empty one; with no empty one, nfull + nempty == nfull <
+      // depot_max(), so one array more fits.
+      void** empty = c->nempty ? c->depot_empty[--c->nempty] : fresh;
+      if (empty) {
+        if (empty == fresh) fresh = nullptr;
+        c->depot_full[c->nfull++] = m.objs;
+        m.objs = empty;
+        m.count = 0;
+        break;
+      }
+    }
+    if (!(fresh = new_stack(m.cap))) {  // no spare array: make one outside the lock
+      discard = flush(c, m, batch_of(m));
+      break;
+    }
+  }
+  free_stack(fresh, m.cap);  // made but not used: the depot had an empty array after all, or no room
+  return discard;
+}
+
+std::uint32_t SlabAllocator::depot_drain(KmemCache* c) {
+  void** arrays[kDepotMax];  // DEPOT-MAX
+  unsigned narrays = 0;
+  std::uint32_t discard, cap;
+  {
+    LockGuard g(c->lock);
+    cap = c->mag_cap.load(std::memory_order_relaxed);
+    discard = depot_drain_locked(c, arrays, narrays);
+  }
+  for (unsigned i = 0; i < narrays; ++i) free_stack(arrays[i], cap);  // outside the lock
+  return discard;
+}
+
+std::uint32_t SlabAllocator::depot_drain_locked(KmemCache* c, void** arrays[kDepotMax], unsigned& narrays) {
+  std::uint32_t discard = kNil, cap = c->mag_cap.load(std::memory_order_relaxed);
+  while (c->nfull) {
+    void** objs = c->depot_full[--c->nfull];
+    for (std::uint32_t i = 0; i < cap; ++i) {
+      Slab* s = slab_of(objs[i]);
+      std::uint32_t d = put_object_locked(c, s, objs[i]);
+      if (d != kNil) {
+        s->next = discard;
+        discard = d;
+      }
+    }
+    arrays[narrays++] = objs;
+  }
+  while (c->nempty) arrays[narrays++] = c->depot_empty[--c->nempty];
+  return discard;
+}
+
+}  // namespace memdesc::slab

@@ -1,0 +1,168 @@
+// slab/slab_debug.cpp — checked-build per-object state (live set, poison, red zones), the
+// misuse reports of the free paths, validate() and slabinfo().
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "base/base.hpp"
+#include "slab/slab_alloc.hpp"
+
+namespace memdesc::slab {
+
+// ---- checked builds: per-object state ------------------------------------------------------
+
+void SlabAllocator::checked_on_alloc(KmemCache* c, void* p) {
+  if (c->poison) {
+    auto* b = static_cast<unsigned char*>(p);
+    for (std::uint32_t i = 8; i < c->object_size; ++i)
+      if (b[i] != kPoisonFree) report_bad_object("kmem_cache_alloc", p, c->name, "poison overwritten: written after free");
+  }
+  if (c->redzone_off) std::memset(static_cast<char*>(p) + c->redzone_off, kRedZone, kRedZoneBytes);
+  MutexGuard g(c->live_mu);
+  if (!c->live.insert(reinterpret_cast<std::uintptr_t>(p)).second)
+    report_bad_object("kmem_cache_alloc", p, c->name, "object handed out twice (allocator state corrupted)");
+}
+
+void SlabAllocator::checked_on_free(KmemCache* c, void* p, const char* op) {
+  {
+    MutexGuard g(c->live_mu);
+    if (c->live.erase(reinterpret_cast<std::uintptr_t>(p)) == 0)
+      report_bad_object(op, p, c->name, "object is not allocated (double free, or never allocated)");
+  }
+  if (c->redzone_off) {
+    auto* rz = static_cast<unsigned char*>(p) + c->redzone_off;
+    for (std::uint32_t i = 0; i < kRedZoneBytes; ++i)
+      if (rz[i] != kRedZone) report_bad_object(op, p, c->name, "red zone overwritten: written past the end");
+  }
+  if (c->poison) std::memset(static_cast<char*>(p) + 8, kPoisonFree, c->object_size - 8);
+}
+
+bool SlabAllocator::is_live_object(KmemCache* c, const void* p) const {
+  if constexpr (!kChecked) return true;
+  MutexGuard g(c->live_mu);
+  return c->live.count(reinterpret_cast<std::uintptr_t>(p)) != 0;
+}
+
+// ---- misuse reports ------------------------------------------------------------------------
+
+void SlabAllocator::free_bad_slow(KmemCache* c, void* p, const char* op) {
+  if (!mm_->contains(p))
+    report_foreign_pointer(op, p, mm_->addr(0), reinterpret_cast<void*>(mm_->base() + mm_->bytes()));
+  MemdescWord w = mm_->word(mm_->pfn(p));
+  char found[96];
+  format_word(w, found, sizeof found);
+  if (w.is(MemdescType::Buddy)) report_double_free(op, p, mm_->pfn(p), found);
+  if (!w.is(MemdescType::Slab)) {
+    char want[64];
+    std::snprintf(want, sizeof want, "an object of cache %s", c ? c->name : "?");
+    report_wrong_type(op, p, want, found);
+  }
+  KmemCache* owner = caches_[w.aux()].load(std::memory_order_acquire);
+  if (c && owner != c) {
+    char why[96];
+    std::snprintf(why, sizeof why, "object belongs to cache %s", owner ? owner->name : "(destroyed)");
+    report_bad_object(op, p, c->name, why);
+  }
+  report_bad_object(op, p, owner ? owner->name : "?", "not the start of an object");
+}
+
+void SlabAllocator::free_bad_id_slow(unsigned id, void* p, const char* op) {
+  free_bad_slow(caches_[id].load(std::memory_order_acquire), p, op);
+}
+
+void SlabAllocator::double_free_id_slow(unsigned id, void* p, const char* op) {
+  double_free_slow(caches_[id].load(std::memory_order_acquire), p, op);
+}
+
+void SlabAllocator::double_free_slow(KmemCache* c, void* p, const char* op) {
+  report_bad_object(op, p, c->name, "double free (object is already free)");
+}
+
+// ---- statistics and validation -----------------------------------------------------------------
+
+std::vector<SlabCacheInfo> SlabAllocator::slabinfo() const {
+  std::vector<SlabCacheInfo> out;
+  for (const auto& slot : caches_) {
+    KmemCache* c = slot.load(std::memory_order_acquire);
+    if (!c) continue;
+    SlabCacheInfo i;
+    i.name = c->name;
+    i.id = c->id;
+    i.object_size = c->object_size;
+    i.stride = c->stride;
+    i.objs_per_slab = c->objects - c->reserved_slots;
+    i.pages_per_slab = 1u << c->order;
+    i.flags = c->flags;
+    i.max_limit = c->mag_cap_max;
+    LockGuard g(c->lock);
+    i.limit = c->mag_cap.load(std::memory_order_relaxed);
+    i.active_objs = c->inuse;
+    i.slabs = c->nr_slabs;
+    i.num_objs = c->nr_slabs * i.objs_per_slab;
+    i.partial_slabs = c->nr_partial;
+    i.empty_slabs = c->nr_empty;
+    i.descriptor_bytes = c->nr_slabs * sizeof(Slab);
+    out.push_back(i);
+  }
+  return out;
+}
+
+// Walks the whole arena once: every slab head found through its words is checked against its
+// descriptor (SLAB-WORD, SLAB-COUNT) and the lists are checked against the slabs (SLAB-LIST).
+void SlabAllocator::validate() const {
+  std::vector<std::uint64_t> slabs(kMaxCaches), partial(kMaxCaches), empty(kMaxCaches);
+  for (std::uint64_t pfn = 0; pfn < mm_->pages();) {
+    MemdescWord w = mm_->word(pfn);
+    if (!w.is(MemdescType::Slab)) {
+      ++pfn;
+      continue;
+    }
+    auto* s = w.desc_as<Slab>();
+    KmemCache* c = caches_[w.aux()].load(std::memory_order_acquire);
+    if (!c || s->cache != c || s->pfn != pfn || s->order != w.order())
+      report_invariant("SLAB-WORD", "pfn %llu: word %s does not match its descriptor", static_cast<unsigned long long>(pfn),
+                       to_string(w).c_str());
+    for (std::uint64_t i = 1; i < (std::uint64_t{1} << s->order); ++i)
+      if (mm_->word(pfn + i) != w)
+        report_invariant("SLAB-WORD", "pfn %llu of the slab at %llu has word %s", static_cast<unsigned long long>(pfn + i),
+                         static_cast<unsigned long long>(pfn), to_string(mm_->word(pfn + i)).c_str());
+    LockGuard g(c->lock);
+    std::uint32_t nfree = 0;
+    char* base = static_cast<char*>(mm_->addr(pfn));
+    for (std::uint32_t f = s->freelist; f; ++nfree) {
+      if (f - 1 >= std::uint32_t{s->bump} * c->stride || !c->on_slot_boundary(f - 1) || nfree > s->objects)
+        report_invariant("SLAB-COUNT", "cache %s slab pfn %llu: freelist corrupted", c->name, static_cast<unsigned long long>(pfn));
+      f = load_link(base + (f - 1), c->freeptr_off);
+    }
+    if (s->inuse + nfree + (s->objects - s->bump) != s->objects)
+      report_invariant("SLAB-COUNT", "cache %s slab pfn %llu: inuse %u + free %u + never used %u != %u", c->name,
+                       static_cast<unsigned long long>(pfn), s->inuse, nfree, s->objects - s->bump, s->objects);
+    bool has_free = s->inuse < s->objects;
+    SlabList want = s->inuse == c->reserved_slots ? SlabList::Empty : has_free ? SlabList::Partial : SlabList::None;
+    if (s->list != want && !(want == SlabList::Empty && s->list == SlabList::None))
+      report_invariant("SLAB-LIST", "cache %s slab pfn %llu (inuse %u of %u) is on the wrong list", c->name,
+                       static_cast<unsigned long long>(pfn), s->inuse, s->objects);
+    ++slabs[c->id];
+    partial[c->id] += s->list == SlabList::Partial;
+    empty[c->id] += s->list == SlabList::Empty;
+    pfn += std::uint64_t{1} << s->order;
+  }
+  for (unsigned id = 0; id < kMaxCaches; ++id) {
+    KmemCache* c = caches_[id].load(std::memory_order_acquire);
+    if (!c) continue;
+    LockGuard g(c->lock);
+    // Slabs waiting for a grace period are counted by no list.
+    if (partial[id] != c->nr_partial || empty[id] != c->nr_empty)
+      report_invariant("SLAB-LIST", "cache %s: %llu partial / %llu empty slabs found, counters say %llu / %llu", c->name,
+                       static_cast<unsigned long long>(partial[id]), static_cast<unsigned long long>(empty[id]),
+                       static_cast<unsigned long long>(c->nr_partial), static_cast<unsigned long long>(c->nr_empty));
+    if (c->nfull + c->nempty > c->depot_max())
+      report_invariant("DEPOT-MAX", "cache %s: depot holds %u full and %u empty arrays, at most %u", c->name, c->nfull,
+                       c->nempty, c->depot_max());
+    std::uint32_t cap = c->mag_cap.load(std::memory_order_relaxed);
+    if (cap < 1 || cap > c->mag_cap_max)
+      report_invariant("MAG-GROW", "cache %s: stack capacity %u outside 1..%u", c->name, cap, c->mag_cap_max);
+  }
+}
+
+}  // namespace memdesc::slab
