@@ -183,7 +183,7 @@ ArenaInfo Arena::info() const {
   return i;
 }
 
-Error last_error() { return page::tls_last_error; }
+Error last_error() { return current_last_error(); }
 
 std::size_t process_rss_bytes() { return platform::rss_bytes(); }
 

@@ -7,5 +7,6 @@
 #include "base/check.hpp"  // IWYU pragma: export
 #include "base/compiler.hpp"  // IWYU pragma: export
 #include "base/fault.hpp"  // IWYU pragma: export
+#include "base/last_error.hpp"  // IWYU pragma: export
 #include "base/lock_rank.hpp"  // IWYU pragma: export
 #include "base/report.hpp"  // IWYU pragma: export

@@ -67,7 +67,7 @@ Result<std::unique_ptr<FolioAllocator>> FolioAllocator::create(slab::SlabAllocat
 
 Folio* FolioAllocator::alloc(unsigned order, unsigned gfp, FolioKind kind) {
   if (order > mm_->max_order()) {
-    page::tls_last_error = Error{Errc::out_of_memory, 0, "order above the arena's max_order"};
+    set_last_error(Errc::out_of_memory, "order above the arena's max_order");
     return nullptr;
   }
   slab::KmemCache* c = order ? large_ : small_;

@@ -134,7 +134,7 @@ void* FragAllocator::alloc_slow(PageFragCache& c, std::size_t size, std::size_t 
     report_bad_argument("page_frag_alloc", "alignment must be a power of two no larger than 4096");
   const unsigned top = std::min(kFragMaxOrder, mm_->max_order());
   if (size == 0 || size > (kPageSize << top)) {
-    page::tls_last_error = Error{Errc::invalid_request, 0, "page_frag_alloc: a fragment is 1 B .. one block (32 KiB)"};
+    set_last_error(Errc::invalid_request, "page_frag_alloc: a fragment is 1 B .. one block (32 KiB)");
     return nullptr;
   }
   if (c.va_ && size > c.size_) {
@@ -142,7 +142,7 @@ void* FragAllocator::alloc_slow(PageFragCache& c, std::size_t size, std::size_t 
     // full-size block can be had (a failed request must not cost the cache its block).
     PageFragCache fresh = make_cache(c.kind_);
     if (!refill(fresh, top)) {
-      page::tls_last_error = Error{Errc::out_of_memory, 0, "page_frag_alloc: no 32 KiB block for a fragment above 4 KiB"};
+      set_last_error(Errc::out_of_memory, "page_frag_alloc: no 32 KiB block for a fragment above 4 KiB");
       return nullptr;
     }
     c = std::move(fresh);  // gives back the old block's references, takes the new block
@@ -154,7 +154,7 @@ void* FragAllocator::alloc_slow(PageFragCache& c, std::size_t size, std::size_t 
   if (c.va_ && retire(c)) return c.alloc_align(size, align);
   if (!refill(c, 0)) return nullptr;
   if (size > c.size_) {  // only an order-0 block could be had; the cache keeps it
-    page::tls_last_error = Error{Errc::out_of_memory, 0, "page_frag_alloc: no 32 KiB block for a fragment above 4 KiB"};
+    set_last_error(Errc::out_of_memory, "page_frag_alloc: no 32 KiB block for a fragment above 4 KiB");
     return nullptr;
   }
   return c.alloc_align(size, align);  // the fast path now succeeds

@@ -149,7 +149,7 @@ Block PageAllocator::take_from_zones(unsigned order, unsigned gfp) {
 
 void* PageAllocator::alloc_slow(unsigned order, unsigned gfp, MemdescWord w) {
   if (order > mm_->max_order()) {
-    tls_last_error = Error{Errc::out_of_memory, 0, "order above the arena's max_order"};
+    set_last_error(Errc::out_of_memory, "order above the arena's max_order");
     return nullptr;
   }
   if (order < pcp_orders_ && !(gfp & GFP_NOCACHE)) {
@@ -173,7 +173,7 @@ void* PageAllocator::alloc_slow(unsigned order, unsigned gfp, MemdescWord w) {
     b = take_from_zones(order, gfp);
   }
   if (b.pfn == kNoPfn) {
-    tls_last_error = Error{Errc::out_of_memory, 0, "no free block of the requested order"};
+    set_last_error(Errc::out_of_memory, "no free block of the requested order");
     return nullptr;
   }
   if (gfp & GFP_ZERO) zero_if_dirty(b.pfn, order);
@@ -183,7 +183,7 @@ void* PageAllocator::alloc_slow(unsigned order, unsigned gfp, MemdescWord w) {
 // Fault injection is armed: fail this allocation if its turn has come, else allocate as usual.
 void* PageAllocator::alloc_fault_slow(unsigned order, unsigned gfp, MemdescWord w) {
   if (fault::should_fail_slow(fault::Site::Page)) {
-    tls_last_error = Error{Errc::out_of_memory, 0, "page allocation failed by fault injection"};
+    set_last_error(Errc::out_of_memory, "page allocation failed by fault injection");
     return nullptr;
   }
   return alloc_slow(order, gfp, w);

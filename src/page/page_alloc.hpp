@@ -39,9 +39,6 @@ struct PageAllocConfig {
   bool thread_cache = true;      // per-thread caches on/off
 };
 
-// The reason for the calling thread's most recent failed allocation.
-inline thread_local Error tls_last_error{};
-
 struct ZoneSnapshot {
   core::ZoneId id;
   std::uint64_t pages = 0, free_pages = 0;
@@ -58,7 +55,7 @@ class PageAllocator {
   core::Memmap& memmap() const { return *mm_; }
 
   // Allocates a block of 2^order pages and writes `w` into every page word [MEMDESC-SAME].
-  // Returns null (and sets tls_last_error) when no block can be had.
+  // Returns null (and sets the last error, base/last_error.hpp) when no block can be had.
   MEMDESC_FAST_PATH void* alloc(unsigned order, unsigned gfp, MemdescWord w) {
     if (MEMDESC_UNLIKELY(fault::armed())) return alloc_fault_slow(order, gfp, w);  // a tail call
     // GFP_NOCACHE and GFP_ZERO (which may memset) take the slow path.
@@ -141,10 +138,11 @@ class PageAllocator {
 
   core::ZoneId preferred_zone(unsigned gfp) const { return static_cast<core::ZoneId>(zone_index(gfp)); }
 
-  // Used by page_cache.cpp.
+  // The page layer's own (page_cache.cpp); layers above use the cache_ext calls instead.
   ThreadPageCache* new_thread_cache();
   void drain_cache(ThreadPageCache* c);  // returns every cached block to the buddy
   ThreadPageCache* caches_head = nullptr;  // guarded by cache_registry_lock()
+  const CacheExtOps* ext_ops[kMaxCacheExt] = {};  // guarded by cache_registry_lock(): registered slots
 
  private:
   PageAllocator() = default;
@@ -191,5 +189,12 @@ class PageAllocator {
   void* bitmap_mem_ = nullptr;  // every zone's free-state bitmaps, one reservation
   std::size_t bitmap_bytes_ = 0;
 };
+
+template <class Fn>
+void for_each_cache_ext(PageAllocator* pa, unsigned slot, Fn&& fn) {
+  LockGuard g(cache_registry_lock());
+  for (ThreadPageCache* c = pa->caches_head; c; c = c->reg_next)
+    if (void* ctx = c->ext[slot].ctx) fn(ctx);
+}
 
 }  // namespace memdesc::page

@@ -20,7 +20,6 @@ void unlink_locked(ThreadPageCache* c) {
   c->reg_prev = c->reg_next = nullptr;
 }
 
-
 // Where the calling thread's ThreadCacheSet is in its life. Trivially destructible, so it can
 // be read at any time, including from destructors that run after the set is gone (an arena in
 // a static variable is destroyed after the main thread's thread_local objects).
@@ -109,6 +108,21 @@ ThreadPageCache* attach_thread_cache(PageAllocator* pa) {
   return c;
 }
 
+unsigned register_cache_ext(PageAllocator* pa, const CacheExtOps* ops) {
+  LockGuard g(g_registry);
+  for (unsigned slot = 0; slot < kMaxCacheExt; ++slot)
+    if (!pa->ext_ops[slot]) {
+      pa->ext_ops[slot] = ops;
+      return slot;
+    }
+  report_bad_argument("register_cache_ext", "every per-thread extension slot is taken (kMaxCacheExt)");
+}
+
+void set_cache_ext(ThreadPageCache* c, unsigned slot, void* ctx) {
+  LockGuard g(g_registry);
+  c->ext[slot] = {ctx, c->owner ? c->owner->ext_ops[slot] : nullptr};
+}
+
 void detach_cache_ext(PageAllocator* pa, unsigned slot) {
   LockGuard g(g_registry);
   for (ThreadPageCache* c = pa->caches_head; c; c = c->reg_next) {
@@ -116,6 +130,7 @@ void detach_cache_ext(PageAllocator* pa, unsigned slot) {
     if (e.ctx) e.ops->release(e.ctx);
     e = {};
   }
+  pa->ext_ops[slot] = nullptr;
 }
 
 void detach_all_thread_caches(PageAllocator* pa) {

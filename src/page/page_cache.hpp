@@ -39,7 +39,8 @@ struct PcpList {
 };
 
 // A higher layer's per-thread state hung off the page cache, so that one registry governs every
-// per-thread cache of an arena (the slab layer's magazines live here). `ops` says what to do at
+// per-thread cache of an arena. A layer registers once per arena (register_cache_ext) and gets
+// the slot its contexts use; the page layer knows no layer above it. `ops` says what to do at
 // the end: at thread exit with the arena alive (registry lock held; may free pages), or
 // release when the arena is gone or the layer detaches (free the context only).
 struct CacheExtOps {
@@ -50,8 +51,7 @@ struct CacheExt {
   void* ctx = nullptr;                // owner thread writes it once; registry lock to clear
   const CacheExtOps* ops = nullptr;
 };
-inline constexpr unsigned kMaxCacheExt = 2;
-inline constexpr unsigned kSlabCacheExt = 0;  // the slab layer's slot
+inline constexpr unsigned kMaxCacheExt = 2;  // layers with per-thread state: slots per cache
 
 struct ThreadPageCache {
   PcpList lists[core::kNrZones][kPcpOrders];  // owner thread only (PCP-OWNER)
@@ -83,6 +83,17 @@ ThreadPageCache* attach_thread_cache(PageAllocator* pa);
 ThreadPageCache* find_thread_cache(const PageAllocator* pa);
 // Called by ~PageAllocator: orphans every cache of `pa` and frees the calling thread's.
 void detach_all_thread_caches(PageAllocator* pa);
+// A higher layer's slot in every thread cache of `pa`, with what to do with its contexts at the
+// end; fatal when all kMaxCacheExt slots are taken. Call once, before the first context.
+unsigned register_cache_ext(PageAllocator* pa, const CacheExtOps* ops);
+// The context in `slot` of a thread cache (owner thread, or with the registry lock held).
+inline void* cache_ext(const ThreadPageCache* c, unsigned slot) { return c->ext[slot].ctx; }
+// The owner thread sets its context once (takes the registry lock).
+void set_cache_ext(ThreadPageCache* c, unsigned slot, void* ctx);
+// Calls fn(ctx) for the context in `slot` of every live thread cache of `pa`, with the
+// registry lock held: fn may touch the context but must not take a lock of rank <= CacheRegistry.
+template <class Fn>
+void for_each_cache_ext(PageAllocator* pa, unsigned slot, Fn&& fn);
 // Releases extension `slot` of every cache of `pa` (a higher layer going away first).
 void detach_cache_ext(PageAllocator* pa, unsigned slot);
 // The lock (rank CacheRegistry) that guards ThreadPageCache::owner and the registry links.

@@ -12,7 +12,7 @@ void* SlabAllocator::kmalloc_large_slow(std::size_t size, unsigned gfp) {
   std::uint64_t pages = div_ceil(size, kPageSize);
   unsigned order = pages <= 1 ? 0 : 64 - static_cast<unsigned>(__builtin_clzll(pages - 1));
   if (size > (kPageSize << mm_->max_order())) {
-    page::tls_last_error = Error{Errc::out_of_memory, 0, "kmalloc: size above the largest block"};
+    set_last_error(Errc::out_of_memory, "kmalloc: size above the largest block");
     return nullptr;
   }
   // Misc(kmalloc_large, order) in every page: kfree finds the order in the word. Straight from
@@ -70,7 +70,7 @@ void* SlabAllocator::krealloc(void* p, std::size_t size, unsigned gfp) {
 void* SlabAllocator::kcalloc(std::size_t n, std::size_t size, unsigned gfp) {
   std::size_t bytes;
   if (__builtin_mul_overflow(n, size, &bytes)) {
-    page::tls_last_error = Error{Errc::out_of_memory, 0, "kcalloc: n * size overflows"};
+    set_last_error(Errc::out_of_memory, "kcalloc: n * size overflows");
     return nullptr;
   }
   return kmalloc(bytes, gfp | GFP_ZERO);

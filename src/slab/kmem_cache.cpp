@@ -25,6 +25,7 @@ Result<std::unique_ptr<SlabAllocator>> SlabAllocator::create(page::PageAllocator
   sa->base_ = mm.base();
   sa->bytes_ = mm.bytes();
   sa->words_ = &mm.word_slot(0);
+  sa->register_contexts();
 
   // The descriptor cache first: its slabs describe themselves (SLAB-SELF), so it needs no
   // other cache. Then the kmalloc classes.
@@ -41,7 +42,7 @@ Result<std::unique_ptr<SlabAllocator>> SlabAllocator::create(page::PageAllocator
 }
 
 SlabAllocator::~SlabAllocator() {
-  page::detach_cache_ext(pa_, page::kSlabCacheExt);  // contexts of every thread: released
+  page::detach_cache_ext(pa_, ext_slot_);  // contexts of every thread: released
   if (tls_slab.id == id_) tls_slab = {};
   // Deferred slab frees of RCU caches still reference us; callbacks may re-arm themselves.
   for (bool armed = true; armed;) {
@@ -161,15 +162,13 @@ void SlabAllocator::cache_destroy(KmemCache* c) {
   // thread uses the cache any more (and has synchronised with them).
   std::uint32_t discard = kNil;
   {
-    LockGuard g(page::cache_registry_lock());
-    for (page::ThreadPageCache* pc = pa_->caches_head; pc; pc = pc->reg_next) {
-      auto* ctx = static_cast<ThreadSlabCtx*>(pc->ext[page::kSlabCacheExt].ctx);
-      if (!ctx) continue;
+    page::for_each_cache_ext(pa_, ext_slot_, [&](void* p) {
+      auto* ctx = static_cast<ThreadSlabCtx*>(p);
       MagazinePair& m = ctx->chunk[c->id / kMagChunk][c->id % kMagChunk];  // kNoMagazines: cap 0
-      if (!m.cap) continue;
+      if (!m.cap) return;
       discard = splice(flush_magazine(c, m), discard);
       ctx->bytes -= release_stacks(m);
-    }
+    });
   }
   discard_slabs(c, discard);
   discard_slabs(c, depot_drain(c));
@@ -273,7 +272,7 @@ std::uint32_t SlabAllocator::put_object_locked(KmemCache* c, Slab* s, void* obj)
 
 void* SlabAllocator::alloc_descriptor(KmemCache* dc) {
   if (fault::should_fail(fault::Site::Descriptor)) {
-    page::tls_last_error = Error{Errc::out_of_memory, 0, "descriptor allocation failed by fault injection"};
+    set_last_error(Errc::out_of_memory, "descriptor allocation failed by fault injection");
     return nullptr;
   }
   return cache_alloc(dc, GFP_NONE);

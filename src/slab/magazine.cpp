@@ -18,10 +18,12 @@ const page::CacheExtOps kCtxOps{&SlabAllocator::ctx_thread_exit, &SlabAllocator:
 
 // ---- thread contexts ---------------------------------------------------------------------
 
+void SlabAllocator::register_contexts() { ext_slot_ = page::register_cache_ext(pa_, &kCtxOps); }
+
 ThreadSlabCtx* SlabAllocator::attach_ctx() {
   page::ThreadPageCache* pc = page::attach_thread_cache(pa_);
   if (!pc) return nullptr;  // thread exiting, or no memory for a cache
-  auto* ctx = static_cast<ThreadSlabCtx*>(pc->ext[page::kSlabCacheExt].ctx);
+  auto* ctx = static_cast<ThreadSlabCtx*>(page::cache_ext(pc, ext_slot_));
   if (!ctx) {
     ctx = new (std::nothrow) ThreadSlabCtx();
     if (!ctx) return nullptr;
@@ -31,8 +33,7 @@ ThreadSlabCtx* SlabAllocator::attach_ctx() {
     for (unsigned i = 1; i < kMaxCaches / kMagChunk; ++i) ctx->chunk[i] = kNoMagazines;
     ctx->bytes = sizeof(ThreadSlabCtx);
     mm_->metadata().caches.fetch_add(ctx->bytes, std::memory_order_relaxed);
-    LockGuard g(page::cache_registry_lock());
-    pc->ext[page::kSlabCacheExt] = {ctx, &kCtxOps};
+    page::set_cache_ext(pc, ext_slot_, ctx);
   }
   tls_slab = {id_, ctx};
   return ctx;

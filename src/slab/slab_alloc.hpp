@@ -92,6 +92,12 @@ class SlabAllocator {
   // Checked builds: p is an object of c handed out and not yet freed (the exact per-object
   // state). Fast builds keep no such state and answer true.
   bool is_live_object(KmemCache* c, const void* p) const;
+  // p (inside the arena) lies in a slab of cache c, by its page word (SLAB-WORD).
+  bool in_cache(const KmemCache* c, const void* p) const {
+    MemdescWord w = MemdescWord::from_raw(
+        words_[(reinterpret_cast<std::uintptr_t>(p) - base_) >> kPageShift].load(std::memory_order_relaxed));
+    return w.is(MemdescType::Slab) && w.aux() == c->id;
+  }
 
   void flush_thread();                       // this thread's magazines back to their slabs
   void validate() const;                     // every cache; call when quiescent
@@ -138,6 +144,7 @@ class SlabAllocator {
   [[noreturn]] MEMDESC_SLOW_PATH void double_free_id_slow(unsigned id, void* p, const char* op);
 
   ThreadSlabCtx* attach_ctx();
+  void register_contexts();  // takes this arena's per-thread extension slot (ext_slot_)
   // This thread's magazine for c; the first use makes its chunk and array (null: no memory).
   MEMDESC_FAST_PATH MagazinePair* magazine(ThreadSlabCtx* ctx, KmemCache* c) {
     MagazinePair& m = ctx->chunk[c->id / kMagChunk][c->id % kMagChunk];  // kNoMagazinePairs: cap 0
@@ -198,6 +205,7 @@ class SlabAllocator {
   std::size_t bytes_ = 0;
   std::atomic<std::uint64_t>* words_ = nullptr;
   page::PageAllocator* pa_ = nullptr;
+  unsigned ext_slot_ = 0;  // this layer's slot in the page layer's thread caches
   core::Memmap* mm_ = nullptr;
   KmemCache* desc_cache_ = nullptr;
   std::atomic<KmemCache*> caches_[kMaxCaches] = {};  // caches_lock_ to change; lockless reads

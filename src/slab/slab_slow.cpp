@@ -16,7 +16,7 @@ void* SlabAllocator::alloc_slow(KmemCache* c, unsigned gfp) {
     if (MEMDESC_UNLIKELY(m->cap != c->mag_cap.load(std::memory_order_relaxed))) restack(ctx, c, *m);
     if (!m->count) {
       if (m->prev_count) swap_stacks(*m);  // the previous stack is full: no lock needed
-      else if (!refill(c, *m)) return nullptr;  // tls_last_error says why
+      else if (!refill(c, *m)) return nullptr;  // the last error says why
     }
     p = m->objs[--m->count];
   } else {
