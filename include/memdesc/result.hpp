@@ -3,6 +3,7 @@
 // that return a pointer, null plus last_error()).
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -18,7 +19,7 @@ enum class Errc : std::uint8_t {
 
 const char* errc_name(Errc e);
 
-struct Error {
+struct [[nodiscard]] Error {
   Errc code = Errc::ok;
   int os_errno = 0;           // errno of the failed system call, when code == os_error
   const char* what = "";      // static text: what was being done
@@ -30,18 +31,40 @@ struct Error {
 // "out of memory: <what>" or "system call failed: <what>: <strerror(os_errno)>".
 std::string describe(const Error& e);
 
-// A value or an error. Small on purpose: memdesc needs nothing more.
+namespace detail {
+// Reading the value of a Result that holds an error is misuse: a fatal report naming the error.
+[[noreturn]] void result_has_no_value(const Error& e);
+}  // namespace detail
+
+// A value or an error; must be looked at ([[nodiscard]]). T need not be default-constructible.
+// value() on an error is a fatal report, never a default-constructed T.
 template <class T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T v) : value_(std::move(v)) {}  // NOLINT: implicit by design
-  Result(Error e) : err_(e) {}           // NOLINT
-  bool ok() const { return err_.code == Errc::ok; }
-  T& value() { return value_; }
-  const Error& error() const { return err_; }
+  Result(Error e) : err_(e) {            // NOLINT
+    if (!err_) err_ = Error{Errc::invalid_request, 0, "Result made from Error::none()"};
+  }
+  bool ok() const { return value_.has_value(); }
+  explicit operator bool() const { return ok(); }
+  T& value() & {
+    if (!ok()) detail::result_has_no_value(err_);
+    return *value_;
+  }
+  const T& value() const& {
+    if (!ok()) detail::result_has_no_value(err_);
+    return *value_;
+  }
+  T&& value() && {
+    if (!ok()) detail::result_has_no_value(err_);
+    return std::move(*value_);
+  }
+  T* operator->() { return &value(); }
+  T& operator*() { return value(); }
+  const Error& error() const { return err_; }  // Errc::ok when there is a value
 
  private:
-  T value_{};
+  std::optional<T> value_;
   Error err_{};
 };
 

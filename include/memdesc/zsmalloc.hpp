@@ -38,7 +38,7 @@ using ZsHandle = std::uint64_t;  // never 0
 inline constexpr unsigned kZsMinAllocSize = 32;     // smallest class
 inline constexpr unsigned kZsSizeClassDelta = 16;   // class step
 inline constexpr unsigned kZsSizeClasses = 255;     // nominal classes 32, 48, ..., 4096
-inline constexpr unsigned kZsHandleSize = 8;        // the in-object header (non-huge classes)
+inline constexpr unsigned kZsHeaderSize = 8;        // the in-object header (non-huge classes)
 inline constexpr std::size_t kZsMaxAllocSize = kPageSize;
 inline constexpr unsigned kZsDefaultChain = 8, kZsMinChain = 4, kZsMaxChain = 16;
 inline constexpr unsigned kZsFullnessGroups = 12;   // 0 %, 1-9 %, 10-19 %, ..., 90-99 %, 100 %

@@ -1,6 +1,8 @@
 // base/result.cpp — names and text for recoverable errors.
 #include <memdesc/result.hpp>
 
+#include "base/report.hpp"
+
 #include <cstring>
 #include <string>
 
@@ -23,5 +25,11 @@ std::string describe(const Error& e) {
   if (e.os_errno) s += std::string(": ") + std::strerror(e.os_errno);
   return s;
 }
+
+namespace detail {
+void result_has_no_value(const Error& e) {
+  report_bad_argument("Result::value", (std::string("the result holds an error: ") + describe(e)).c_str());
+}
+}  // namespace detail
 
 }  // namespace memdesc

@@ -84,14 +84,14 @@ void Pool::migrate_zspage(SizeClass* cls, Zspage* src, Zspage* dst) {
   // src is write-locked (no reader has a pointer into it); dst is not: only its free slots are
   // written, which no reader can be looking at.
   alignas(16) char buf[kPageSize];
-  const std::uint32_t payload = cls->size - kZsHandleSize;
+  const std::uint32_t payload = cls->size - kZsHeaderSize;
   for (std::uint32_t idx = 0; idx < cls->objs && src->inuse != 0 && dst->inuse < cls->objs; ++idx) {
     ZsHandle h = slot_handle(cls, src, idx);
     if (!h) continue;
     std::uint32_t to = dst->freeobj;
-    copy_out(src, std::uint64_t{idx} * cls->size + kZsHandleSize, buf, payload);
+    copy_out(src, std::uint64_t{idx} * cls->size + kZsHeaderSize, buf, payload);
     obj_malloc(cls, dst, h);  // writes dst's header and rewrites the handle (pool write lock held)
-    copy_in(dst, std::uint64_t{to} * cls->size + kZsHandleSize, buf, payload);
+    copy_in(dst, std::uint64_t{to} * cls->size + kZsHeaderSize, buf, payload);
     obj_free(cls, src, idx);
     objects_moved_.fetch_add(1, std::memory_order_relaxed);
   }

@@ -89,7 +89,7 @@ Pool::~Pool() {
 }
 
 SizeClass* Pool::class_for(std::size_t size) const {
-  std::size_t n = size + kZsHandleSize;
+  std::size_t n = size + kZsHeaderSize;
   unsigned idx = n <= kZsMinAllocSize ? 0 : static_cast<unsigned>((n - kZsMinAllocSize + kZsSizeClassDelta - 1) / kZsSizeClassDelta);
   return classes_[std::min(idx, kZsSizeClasses - 1)];
 }

@@ -43,7 +43,7 @@ ZsClassTable zs_class_table(unsigned chain) {
     // The watermark: the largest class that packs more than one object in more than one page.
     if (g.pages != 1 && g.objs != 1 && t.huge_watermark == 0) {
       t.huge_watermark = size;
-      t.huge_class_size = size - (kZsHandleSize - 1);  // callers' bytes + the 8-byte header
+      t.huge_class_size = size - (kZsHeaderSize - 1);  // callers' bytes + the 8-byte header
     }
     if (!down.empty() && down.back().pages_per_zspage == g.pages && down.back().objs_per_zspage == g.objs) {
       down.back().first_index = static_cast<unsigned>(i);  // merged into the larger class

@@ -47,7 +47,7 @@ struct SizeClass {
   Zspage* lists[kZsFullnessGroups] = {};
   std::uint64_t nr_group[kZsFullnessGroups] = {};
   std::uint64_t zspages = 0, objs_inuse = 0;
-  std::uint32_t header() const { return huge ? 0 : kZsHandleSize; }
+  std::uint32_t header() const { return huge ? 0 : kZsHeaderSize; }
   // Pages compaction could free: whole zspages' worth of free slots (lock held).
   std::uint64_t freeable_pages() const { return (zspages * objs - objs_inuse) / objs * pages; }
 };

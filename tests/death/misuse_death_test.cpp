@@ -150,3 +150,27 @@ TEST_F(MisuseDeath, LockOrderInversion) {
       },
       "memdesc: lock order: taking CacheRegistry while holding Zone");
 }
+
+TEST_F(MisuseDeath, ValueOfAFailedResult) {
+  EXPECT_DEATH(
+      {
+        auto r = Arena::create({.size = 0});
+        (void)r.value();
+      },
+      "memdesc: bad argument: Result::value: the result holds an error: invalid configuration: arena size is zero");
+}
+
+TEST(Result, HoldsAValueThatNeedNotBeDefaultConstructible) {
+  struct NoDefault {
+    explicit NoDefault(int x) : v(x) {}
+    int v;
+  };
+  Result<NoDefault> r(NoDefault(7));
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(static_cast<bool>(r));
+  EXPECT_EQ(r->v, 7);
+  EXPECT_EQ(r.error().code, Errc::ok);
+  Result<NoDefault> e(Error{Errc::out_of_memory, 0, "x"});
+  EXPECT_FALSE(e.ok());
+  EXPECT_EQ(e.error().code, Errc::out_of_memory);
+}

@@ -64,7 +64,7 @@ TEST(ZsClasses, MatchTheReferenceTable) {
     ZsClassTable t = zs_class_table(w.chain);
     EXPECT_EQ(t.classes.size(), w.classes) << "chain " << w.chain;
     EXPECT_EQ(t.huge_watermark, w.watermark) << "chain " << w.chain;
-    EXPECT_EQ(t.huge_class_size, w.watermark - (kZsHandleSize - 1));
+    EXPECT_EQ(t.huge_class_size, w.watermark - (kZsHeaderSize - 1));
     // Every nominal index is served exactly once, and classes grow.
     unsigned next = 0;
     for (const auto& c : t.classes) {
