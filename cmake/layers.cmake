@@ -60,6 +60,10 @@ function(memdesc_layer name)
   endforeach()
 
   add_library(memdesc_${name} OBJECT ${L_SOURCES})
+  # A layer compiles as one translation unit (unity build): its files are split by concern, but
+  # its slow paths still inline the layer's small helpers as they did when the layer was one or
+  # two files. The shared library compiles every file on its own, so each stays self-contained.
+  set_target_properties(memdesc_${name} PROPERTIES UNITY_BUILD ON UNITY_BUILD_MODE BATCH UNITY_BUILD_BATCH_SIZE 0)
   target_include_directories(memdesc_${name} PRIVATE ${root})
   target_link_libraries(memdesc_${name} PRIVATE memdesc_flags ${L_LIBS})
   foreach(dep ${L_DEPS})

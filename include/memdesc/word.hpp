@@ -91,6 +91,11 @@ enum class MiscSubtype : std::uint8_t {
 };
 const char* misc_subtype_name(MiscSubtype s);  // "?" for an unassigned value
 
+namespace detail {
+// describe() was given a descriptor pointer, order or aux that the word cannot hold: fatal.
+[[noreturn]] void bad_describe(MemdescType t, const void* desc, unsigned order, unsigned aux);
+}  // namespace detail
+
 class MemdescWord {
  public:
   static constexpr std::uint64_t kTypeMask = 0xF;
@@ -121,9 +126,14 @@ class MemdescWord {
                        (std::uint64_t{mappable} << kMiscMappableBit) |
                        (std::uint64_t{order} << kMiscOrderShift));
   }
-  // A word that points at a descriptor. The caller guarantees `desc` is 16-byte aligned and
-  // below 2^47 (checked by is_valid()), order <= 15 and aux < 2^13.
+  // A word that points at a descriptor: `desc` 16-byte aligned and below 2^47, order <= 15 and
+  // aux < 2^13. A value out of range would bleed into the neighbouring field and make another,
+  // valid-looking word, so each is checked here (three compares; a violation is a fatal
+  // report, MEMDESC-PTR): is_valid() cannot tell afterwards.
   static MemdescWord describe(MemdescType t, const void* desc, unsigned order, unsigned aux = 0) {
+    const auto p = reinterpret_cast<std::uintptr_t>(desc);
+    if ((p & ~kPtrMask) != 0 || order >= (1u << kOrderBits) || aux >= (1u << kAuxBits)) [[unlikely]]
+      detail::bad_describe(t, desc, order, aux);
     return MemdescWord(static_cast<std::uint64_t>(t) | reinterpret_cast<std::uintptr_t>(desc) |
                        (std::uint64_t{order} << kOrderShift) | (std::uint64_t{aux} << kAuxShift));
   }
@@ -150,8 +160,8 @@ class MemdescWord {
   constexpr bool buddy_head() const { return v_ & kBuddyHead; }
   constexpr unsigned buddy_order() const { return static_cast<unsigned>((v_ >> kBuddyOrderShift) & 15); }
 
-  // Order of the block for Misc and pointer types; 0 for Buddy (free pages carry no order:
-  // the buddy allocator's bitmaps know it).
+  // Order of the block for Misc and pointer types; 0 for Buddy (a free block's order is in
+  // its head word, buddy_order(), and in the buddy's bitmaps; its other pages carry none).
   constexpr unsigned order() const {
     if (type() == MemdescType::Misc) return static_cast<unsigned>((v_ >> kMiscOrderShift) & ((1u << kMiscOrderBits) - 1));
     if (type() == MemdescType::Buddy) return 0;

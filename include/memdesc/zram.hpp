@@ -21,7 +21,7 @@
 
 namespace memdesc {
 
-namespace zsmalloc { class Zram; }
+namespace zram { class Zram; }
 
 enum class ZramAlgo : std::uint8_t { lz4, zstd };
 const char* zram_algo_name(ZramAlgo a);
@@ -58,8 +58,8 @@ class ZramStore {
   ZsPool& pool();
 
  private:
-  explicit ZramStore(std::unique_ptr<zsmalloc::Zram> z);
-  std::unique_ptr<zsmalloc::Zram> z_;
+  explicit ZramStore(std::unique_ptr<zram::Zram> z);
+  std::unique_ptr<zram::Zram> z_;
 };
 
 }  // namespace memdesc

@@ -1,9 +1,18 @@
-// core/memdesc_word.cpp — names and the printer for memdesc words.
+// core/memdesc_word.cpp — names and the printer for memdesc words, and describe()'s report.
 #include <cinttypes>
 #include <cstdio>
 #include <memdesc/word.hpp>
 
+#include "base/base.hpp"
+
 namespace memdesc {
+
+namespace detail {
+void bad_describe(MemdescType t, const void* desc, unsigned order, unsigned aux) {
+  report_invariant("MEMDESC-PTR", "a %s word cannot hold descriptor %p, order %u, aux %u (16-byte aligned below 2^47, order <= 15, aux < 2^13)",
+                   type_name(t), desc, order, aux);
+}
+}  // namespace detail
 
 const char* type_name(MemdescType t) {
   switch (t) {

@@ -1,6 +1,6 @@
 // folio/folio_alloc.hpp — the folio layer: descriptor caches, allocation, the last put, lookups.
 //
-// Allocation follows the kernel's plan (memdesc_design.md §b.2), descriptor first:
+// Allocation follows the kernel's memdesc plan for folios, descriptor first:
 //   1. a descriptor from "folio" (order 0, 64 B) or "folio_large" (96 B); both caches are
 //      SLAB_TYPESAFE_BY_RCU with a constructor that zeroes refcount and lock once per slot;
 //   2. alloc_pages_desc: the block's every word becomes File/Anon(folio, order) [MEMDESC-SAME];

@@ -29,7 +29,7 @@ void SlabAllocator::kfree_other_slow(void* p) {
   if (w.is(MemdescType::Misc) && w.misc_subtype() == MiscSubtype::KmallocLarge) {
     // Straight to the buddy (checking that p is the block's first byte): a large block parked
     // in this thread's page cache could not merge with its neighbours, and other threads
-    // could not reuse it; measured, the alloc_test shape's arena footprint falls ~0.4 MiB.
+    // could not reuse it.
     pa_->free_direct(p, w, "kfree");
     return;
   }

@@ -120,17 +120,12 @@ Result<KmemCache*> SlabAllocator::cache_init(std::unique_ptr<KmemCache> c, const
   c->order = static_cast<std::uint8_t>(best);
   std::size_t n = std::min<std::size_t>((kPageSize << best) / c->stride, 65535);
   c->objects = static_cast<std::uint16_t>(n);
-  // Stack capacity (MAG-GROW). At most about 32 KiB of objects, 16..64 of them (128 of objects
-  // up to 64 bytes), and never more than 64 KiB (8 objects of 8 KiB; 2 of anything above
-  // 32 KiB): enough to amortise the cache lock even for 4 KiB objects under two threads'
-  // contention. The tiny classes' 128 halve the depot trips of a thread that allocates and
-  // frees them in bursts (a 1000-object bulk loop ~4 % faster) for a few KiB more in their
-  // stacks: no change in the alloc_test shape's peak RSS (200 children each, A/B). A stack
-  // starts with room for 16 KiB of objects (caches of objects up to 256 bytes start at their
-  // largest) and grows only when the lock is found held often: caches of big objects that
-  // threads use now and then keep small stacks, which hoard little memory (at the largest
-  // sizes, the stacks and depots of the classes from 512 bytes up held ~0.6 MiB at the
-  // alloc_test shape's peak).
+  // Magazine capacity (MAG-GROW): at most about 32 KiB of objects, 16..64 of them (128 of
+  // objects up to 64 bytes, which halves the depot trips of bursts of tiny objects), never more
+  // than 64 KiB (8 objects of 8 KiB; 2 of anything above 32 KiB): enough to amortise the cache
+  // lock even for 4 KiB objects under two threads' contention. A magazine starts with room for
+  // 16 KiB of objects and grows only when the lock is found held often, so caches of big
+  // objects that threads use now and then hoard little memory (docs/MEASUREMENTS.md).
   const std::size_t most_objects = c->stride <= 64 ? 128 : 64;
   c->mag_cap_max = static_cast<std::uint32_t>(std::min(std::clamp<std::size_t>(kStackTargetBytes / c->stride, 16, most_objects),
                                                        std::max<std::size_t>(2, kStackMaxBytes / c->stride)));

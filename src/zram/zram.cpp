@@ -22,9 +22,9 @@ namespace memdesc {
 
 const char* zram_algo_name(ZramAlgo a) { return a == ZramAlgo::zstd ? "zstd" : "lz4"; }
 
-namespace zsmalloc {
+namespace zram {
 
-namespace {
+namespace detail {
 
 constexpr unsigned kStripes = 256;
 constexpr std::uint8_t kSame = 1, kHuge = 2;
@@ -54,7 +54,8 @@ struct ZstdContexts {  // one pair per thread, made on first use
 };
 thread_local ZstdContexts tls_zstd;
 
-}  // namespace
+}  // namespace detail
+using namespace detail;
 
 class Zram {
  public:
@@ -208,17 +209,17 @@ ZramStats Zram::stats() const {
   return s;
 }
 
-}  // namespace zsmalloc
+}  // namespace zram
 
 Result<std::unique_ptr<ZramStore>> ZramStore::create(std::unique_ptr<ZsPool> pool, const ZramConfig& cfg) {
   if (!pool) return Error{Errc::invalid_config, 0, "zram: no pool"};
   if (cfg.pages == 0) return Error{Errc::invalid_config, 0, "zram: a store of 0 pages"};
   if (cfg.algo == ZramAlgo::zstd && (cfg.zstd_level < ZSTD_minCLevel() || cfg.zstd_level > ZSTD_maxCLevel()))
     return Error{Errc::invalid_config, 0, "zram: zstd level out of range"};
-  return std::unique_ptr<ZramStore>(new ZramStore(std::make_unique<zsmalloc::Zram>(std::move(pool), cfg)));
+  return std::unique_ptr<ZramStore>(new ZramStore(std::make_unique<zram::Zram>(std::move(pool), cfg)));
 }
 
-ZramStore::ZramStore(std::unique_ptr<zsmalloc::Zram> z) : z_(std::move(z)) {}
+ZramStore::ZramStore(std::unique_ptr<zram::Zram> z) : z_(std::move(z)) {}
 ZramStore::~ZramStore() = default;
 Error ZramStore::store(std::uint64_t index, const void* page) { return z_->store(index, page); }
 Error ZramStore::load(std::uint64_t index, void* page) const { return z_->load(index, page); }

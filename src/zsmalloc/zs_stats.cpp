@@ -92,7 +92,10 @@ void Pool::validate() const {
           report_invariant("ZS-FULLNESS", "pool %s class %u: zspage %p with %u of %u objects sits in group %u",
                            name_.c_str(), c->size, static_cast<void*>(zs), zs->inuse, c->objs, grp);
         MEMDESC_CHECK("ZS-WORD", zs->state.load() == ZspageState::Live && zs->cls.load() == c && zs->pool.load() == this &&
-                                     zs->nr_pages == c->pages && zs->lock.load() == 0);
+                                     zs->nr_pages == c->pages);
+        if (std::int32_t l = zs->lock.load(); l != 0)
+          report_invariant("ZS-LOCK", "pool %s class %u: zspage %p is locked (%d) with no access under way", name_.c_str(),
+                           c->size, static_cast<void*>(zs), l);
         for (unsigned k = 0; k < zs->nr_pages; ++k)
           if (mm_->word(zs->pfn[k]) != zs_word(zs, k))
             report_invariant("ZS-WORD", "pool %s: page %u (pfn %u) of zspage %p holds %s", name_.c_str(), k,

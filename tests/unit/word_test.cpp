@@ -71,3 +71,16 @@ TEST(Word, TypeTableIsConsistent) {  // one table generates names, pointer flags
   for (unsigned t = 0; t < kMemdescTypeCount; ++t) assigned += type_is_assigned(t);
   EXPECT_EQ(assigned, 13u);
 }
+
+// MEMDESC-PTR: a descriptor pointer, order or aux the word cannot hold is refused at once,
+// never turned into another valid-looking word.
+TEST(WordDeath, DescribeRefusesWhatTheWordCannotHold) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  alignas(16) static char desc[32];
+  EXPECT_DEATH((void)MemdescWord::describe(MemdescType::Slab, desc + 2, 0, 0), "MEMDESC-PTR.*Slab word cannot hold");
+  EXPECT_DEATH((void)MemdescWord::describe(MemdescType::Slab, reinterpret_cast<void*>(std::uintptr_t{1} << 47), 0, 0),
+               "MEMDESC-PTR");
+  EXPECT_DEATH((void)MemdescWord::describe(MemdescType::Anon, desc, 16, 0), "MEMDESC-PTR");
+  EXPECT_DEATH((void)MemdescWord::describe(MemdescType::ZPDesc, desc, 0, 1u << 13), "MEMDESC-PTR");
+  EXPECT_TRUE(MemdescWord::describe(MemdescType::Slab, desc, 15, (1u << 13) - 1).is_valid());
+}
