@@ -10,6 +10,7 @@
 // Misuse (double free, foreign pointer, pointer inside a block, wrong word) is a fatal report
 // with a precise message; running out of memory returns null and sets last_error().
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memdesc/constants.hpp>
@@ -78,8 +79,8 @@ class Arena {
 
   // Pages. alloc_pages writes Misc(pages, order) into every page word; alloc_pages_desc writes
   // `word`, whose order must equal `order` (a descriptor's owner allocates so). Null on failure.
-  void* alloc_pages(unsigned order, unsigned gfp = GFP_NONE);
-  void* alloc_pages_desc(unsigned order, MemdescWord word, unsigned gfp = GFP_NONE);
+  void* alloc_pages(unsigned order, Gfp gfp = GFP_NONE);
+  void* alloc_pages_desc(unsigned order, MemdescWord word, Gfp gfp = GFP_NONE);
   void free_pages(void* addr);                      // a block from alloc_pages
   void free_pages_desc(void* addr, MemdescWord word);  // a block whose word must equal `word`
 
@@ -93,22 +94,22 @@ class Arena {
   // kmalloc family. Sizes up to 8 KiB come from the kmalloc caches (8 ... 8192, plus 96 and
   // 192); larger ones are Misc(kmalloc_large) blocks from the buddy. kfree dispatches on the
   // page word. kmalloc(0) returns kZeroSizePtr. Null (and last_error()) when out of memory.
-  void* kmalloc(std::size_t size, unsigned gfp = GFP_NONE);
-  void* kzalloc(std::size_t size, unsigned gfp = GFP_NONE) { return kmalloc(size, gfp | GFP_ZERO); }
-  void* kcalloc(std::size_t n, std::size_t size, unsigned gfp = GFP_NONE);  // null if n * size overflows
-  void* krealloc(void* p, std::size_t size, unsigned gfp = GFP_NONE);        // null: p untouched
+  void* kmalloc(std::size_t size, Gfp gfp = GFP_NONE);
+  void* kzalloc(std::size_t size, Gfp gfp = GFP_NONE) { return kmalloc(size, gfp | GFP_ZERO); }
+  void* kcalloc(std::size_t n, std::size_t size, Gfp gfp = GFP_NONE);  // null if n * size overflows
+  void* krealloc(void* p, std::size_t size, Gfp gfp = GFP_NONE);        // null: p untouched
   std::size_t ksize(const void* p) const;
   void kfree(const void* p);
 
   // Object caches. `freeptr_offset` names a 4-byte field a free object may give up for the
   // freelist link (TYPESAFE_BY_RCU and ctor caches otherwise get the link after the object).
   Result<KmemCache*> kmem_cache_create(const char* name, std::size_t size, std::size_t align = 0,
-                                       unsigned flags = SLAB_NONE, void (*ctor)(void*) = nullptr,
+                                       SlabFlags flags = SLAB_NONE, void (*ctor)(void*) = nullptr,
                                        std::size_t freeptr_offset = ~std::size_t{0});
   void kmem_cache_destroy(KmemCache* c);  // fatal report if objects are still allocated
-  void* kmem_cache_alloc(KmemCache* c, unsigned gfp = GFP_NONE);
+  void* kmem_cache_alloc(KmemCache* c, Gfp gfp = GFP_NONE);
   void kmem_cache_free(KmemCache* c, void* p);
-  std::size_t kmem_cache_alloc_bulk(KmemCache* c, std::size_t n, void** out, unsigned gfp = GFP_NONE);  // n or 0
+  std::size_t kmem_cache_alloc_bulk(KmemCache* c, std::size_t n, void** out, Gfp gfp = GFP_NONE);  // n or 0
   void kmem_cache_free_bulk(KmemCache* c, std::size_t n, void** objs);
   std::size_t kmem_cache_shrink(KmemCache* c);  // pages given back
   std::vector<SlabCacheInfo> slabinfo() const;
@@ -119,7 +120,7 @@ class Arena {
   // Folios (memdesc/folio.hpp). folio_alloc: descriptor, then pages whose words all name it,
   // then publication with refcount 1; null + last_error() on failure, nothing left behind.
   // folio_put drops a reference; the last one frees pages and descriptor.
-  Folio* folio_alloc(unsigned order, unsigned gfp = GFP_NONE, FolioKind kind = FolioKind::Anon);
+  Folio* folio_alloc(unsigned order, Gfp gfp = GFP_NONE, FolioKind kind = FolioKind::Anon);
   void folio_put(Folio* f);
   void* folio_address(const Folio* f) const;
   // The folio a page belongs to, from any of its pages; null for any page that is not a
@@ -139,7 +140,8 @@ class Arena {
 
   // zsmalloc pools (memdesc/zsmalloc.hpp): compressed-object pools whose zspages come from
   // this arena. Each pool has its own zspage-descriptor and handle caches. A pool must be
-  // destroyed before its arena. Errc::invalid_config for a chain outside 4..16.
+  // destroyed before its arena (~Arena reports one that is not). Errc::invalid_config for a
+  // chain outside 4..16.
   Result<std::unique_ptr<ZsPool>> zs_create_pool(const ZsPoolConfig& cfg = {});
 
   // Maintenance.
@@ -151,8 +153,6 @@ class Arena {
   std::uint64_t pages() const;
   unsigned max_order() const;
 
-  page::PageAllocator& page_allocator() const { return *pages_; }  // for the layers above
-
  private:
   Arena() = default;
   std::unique_ptr<core::Memmap> mm_;
@@ -161,6 +161,7 @@ class Arena {
   std::unique_ptr<folio::FolioAllocator> folios_;  // destroyed before slab_
   std::unique_ptr<frag::FragAllocator> frags_;     // destroyed first
   double init_seconds_ = 0;
+  std::atomic<std::uint64_t> live_pools_{0};  // ZsPools made by zs_create_pool and not yet destroyed
 };
 
 // Why the calling thread's most recent allocation returned null.

@@ -69,7 +69,7 @@ static_assert(sizeof(LargeFolio) == 96, "a large folio costs 96 bytes of descrip
 
 // ---- references ---------------------------------------------------------------------------
 // folio_get: the caller already holds a reference (so the count is > 0).
-void folio_get_bad(const Folio* f);  // fatal report: a get on a free folio
+[[noreturn]] void folio_get_bad(const Folio* f);  // fatal report: a get on a free folio
 inline void folio_get(Folio* f) {
   if (f->refcount.fetch_add(1, std::memory_order_relaxed) <= 0) folio_get_bad(f);
 }

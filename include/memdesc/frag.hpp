@@ -39,14 +39,14 @@ class PageFragCache {
   PageFragCache(PageFragCache&& o) noexcept { take(o); }
   PageFragCache& operator=(PageFragCache&& o) noexcept {
     if (this != &o) {
-      drain();
+      release();
       take(o);
     }
     return *this;
   }
   PageFragCache(const PageFragCache&) = delete;
   PageFragCache& operator=(const PageFragCache&) = delete;
-  ~PageFragCache() { drain(); }
+  ~PageFragCache() { release(); }  // the arena must still exist (its destructor checks)
 
   // A fragment of `size` bytes (1 .. kFragMaxSize), aligned to `align` (a power of two). Null
   // and last_error() when out of memory, or for a size no block holds (the cache is intact).
@@ -72,10 +72,11 @@ class PageFragCache {
  private:
   friend class frag::FragAllocator;
   void* alloc_slow(std::size_t size, std::size_t align);
+  void release();  // drain, then leave the arena (which counts its live caches)
   void take(PageFragCache& o) {
     va_ = o.va_, offset_ = o.offset_, size_ = o.size_, bias_ = o.bias_;
     desc_ = o.desc_, owner_ = o.owner_, kind_ = o.kind_;
-    o.va_ = 0, o.offset_ = o.size_ = 0, o.bias_ = 0, o.desc_ = nullptr;
+    o.va_ = 0, o.offset_ = o.size_ = 0, o.bias_ = 0, o.desc_ = nullptr, o.owner_ = nullptr;
   }
 
   std::uintptr_t va_ = 0;      // the current block, 0 = none

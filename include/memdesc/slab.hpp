@@ -14,15 +14,25 @@ namespace memdesc {
 namespace slab { class KmemCache; }
 using KmemCache = slab::KmemCache;  // opaque to users
 
-enum SlabFlags : unsigned {
-  SLAB_NONE = 0,
-  SLAB_TYPESAFE_BY_RCU = 1u << 0,  // slab pages go back to the buddy only after an RCU grace
-                                   // period: a reader under rcu never sees the memory leave
-                                   // the cache (objects may be reused at once)
-  SLAB_HWCACHE_ALIGN = 1u << 1,    // align objects to 64-byte cache lines
-  SLAB_POISON = 1u << 2,           // checked builds: fill freed objects, verify on allocation
-  SLAB_RED_ZONE = 1u << 3,         // checked builds: guard bytes after each object, verified on free
+// Cache flags: a type of their own (not an unsigned), combined with | and tested with &.
+struct SlabFlags {
+  unsigned bits = 0;
+
+  constexpr SlabFlags() = default;
+  explicit constexpr SlabFlags(unsigned b) : bits(b) {}
+  explicit constexpr operator bool() const { return bits != 0; }
+  friend constexpr SlabFlags operator|(SlabFlags a, SlabFlags b) { return SlabFlags(a.bits | b.bits); }
+  friend constexpr SlabFlags operator&(SlabFlags a, SlabFlags b) { return SlabFlags(a.bits & b.bits); }
+  friend constexpr bool operator==(SlabFlags, SlabFlags) = default;
 };
+
+inline constexpr SlabFlags SLAB_NONE{};
+// Slab pages go back to the buddy only after an RCU grace period: a reader under rcu never sees
+// the memory leave the cache (objects may be reused at once).
+inline constexpr SlabFlags SLAB_TYPESAFE_BY_RCU{1u << 0};
+inline constexpr SlabFlags SLAB_HWCACHE_ALIGN{1u << 1};  // align objects to 64-byte cache lines
+inline constexpr SlabFlags SLAB_POISON{1u << 2};         // checked builds: fill freed objects, verify on allocation
+inline constexpr SlabFlags SLAB_RED_ZONE{1u << 3};       // checked builds: guard bytes after each object, verified on free
 
 // kmalloc(0) returns this: not null, not dereferenceable; kfree and ksize accept it.
 inline void* const kZeroSizePtr = reinterpret_cast<void*>(16);
@@ -41,7 +51,7 @@ struct SlabCacheInfo {        // one line of `memdesc slabinfo`
   std::uint64_t descriptor_bytes = 0;  // slabs * sizeof(slab descriptor)
   std::uint32_t limit = 0;      // objects a per-thread magazine stack holds now; grows under contention
   std::uint32_t max_limit = 0;  // ... up to this many
-  unsigned flags = 0;
+  SlabFlags flags;
 };
 
 }  // namespace memdesc

@@ -65,8 +65,23 @@ constexpr bool type_has_pointer(MemdescType t) {
   return false;
 }
 
-const char* type_name(MemdescType t);
-const char* type_description(MemdescType t);
+constexpr const char* type_name(MemdescType t) {
+  switch (t) {
+#define MEMDESC_X(name, value, ptr, desc) case MemdescType::name: return #name;
+    MEMDESC_TYPE_TABLE(MEMDESC_X)
+#undef MEMDESC_X
+  }
+  return "Unassigned";
+}
+
+constexpr const char* type_description(MemdescType t) {
+  switch (t) {
+#define MEMDESC_X(name, value, ptr, desc) case MemdescType::name: return desc;
+    MEMDESC_TYPE_TABLE(MEMDESC_X)
+#undef MEMDESC_X
+  }
+  return "unassigned type";
+}
 
 // Misc subtypes: 0-8 as in the kernel's memdesc plan; 9 and 10 ours: a plain alloc_pages block,
 // and a page between owners (a zsmalloc page being migrated: no free call but the migration's
@@ -200,3 +215,7 @@ void format_word(MemdescWord w, char* buf, std::size_t n);
 std::string to_string(MemdescWord w);
 
 }  // namespace memdesc
+
+// The tables have done their work: they do not leak into users' preprocessor namespace.
+#undef MEMDESC_TYPE_TABLE
+#undef MEMDESC_MISC_TABLE

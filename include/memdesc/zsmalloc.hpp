@@ -21,6 +21,7 @@
 // must be destroyed before its arena; destroying it frees every object still in it.
 // Misuse — a freed, forged or foreign handle, a length beyond the object — is a fatal report.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memdesc/constants.hpp>
@@ -112,16 +113,19 @@ enum class ZsMigrateResult : std::uint8_t {
 };
 const char* zs_migrate_result_name(ZsMigrateResult r);
 
+class Arena;
+
+// Made by Arena::zs_create_pool; must be destroyed before its arena (the arena's destructor
+// reports a pool still alive).
 class ZsPool {
  public:
-  explicit ZsPool(std::unique_ptr<zsmalloc::Pool> p);
   ~ZsPool();  // frees every object still in the pool
   ZsPool(const ZsPool&) = delete;
   ZsPool& operator=(const ZsPool&) = delete;
 
   // 1 .. kZsMaxAllocSize bytes: a handle. 0 or more bytes: Errc::invalid_request; no page or
   // descriptor: Errc::out_of_memory (nothing left behind).
-  Result<ZsHandle> malloc(std::size_t size, unsigned gfp = GFP_NONE);
+  Result<ZsHandle> malloc(std::size_t size, Gfp gfp = GFP_NONE);
   void free(ZsHandle h);
   // The first `len` bytes of the object (len <= the size it was allocated with, rounded to its
   // class): a pointer into its page when they sit in one page, else a copy in `local_copy`
@@ -154,10 +158,11 @@ class ZsPool {
   std::vector<ZsPageInfo> pages() const;           // a snapshot (class by class); stale at once if others run
   void validate() const;  // every ZS-* invariant; fatal report on violation. Call when quiescent.
 
-  zsmalloc::Pool& impl() { return *p_; }
-
  private:
+  friend class Arena;
+  ZsPool(std::unique_ptr<zsmalloc::Pool> p, std::atomic<std::uint64_t>* live);
   std::unique_ptr<zsmalloc::Pool> p_;
+  std::atomic<std::uint64_t>* live_;  // the arena's count of live pools
 };
 
 }  // namespace memdesc

@@ -49,6 +49,14 @@ Result<std::unique_ptr<Arena>> Arena::create(const ArenaConfig& cfg) {
 }
 
 Arena::~Arena() {
+  // What lives on this arena's memory and outlived it would crash later, far from the cause.
+  std::uint64_t pools = live_pools_.load(std::memory_order_relaxed), caches = frags_ ? frags_->live_caches() : 0;
+  if (pools || caches) {
+    char why[160];
+    std::snprintf(why, sizeof why, "destroyed while %llu zsmalloc pool(s) and %llu page_frag cache(s) still use it: destroy them first",
+                  static_cast<unsigned long long>(pools), static_cast<unsigned long long>(caches));
+    report_bad_argument("~Arena", why);
+  }
   frags_.reset();   // users of the slab and page layers first
   folios_.reset();
   slab_.reset();   // before the page allocator it takes slabs from
@@ -56,11 +64,11 @@ Arena::~Arena() {
   mm_.reset();
 }
 
-void* Arena::alloc_pages(unsigned order, unsigned gfp) {
+void* Arena::alloc_pages(unsigned order, Gfp gfp) {
   return pages_->alloc(order, gfp, MemdescWord::misc(MiscSubtype::Pages, order));
 }
 
-void* Arena::alloc_pages_desc(unsigned order, MemdescWord word, unsigned gfp) {
+void* Arena::alloc_pages_desc(unsigned order, MemdescWord word, Gfp gfp) {
   if (MEMDESC_UNLIKELY(!word.is_valid() || word.is(MemdescType::Buddy) || word.order() != order)) {
     char buf[96];
     format_word(word, buf, sizeof buf);
@@ -74,7 +82,7 @@ void* Arena::alloc_pages_desc(unsigned order, MemdescWord word, unsigned gfp) {
 Result<std::unique_ptr<ZsPool>> Arena::zs_create_pool(const ZsPoolConfig& cfg) {
   auto p = zsmalloc::Pool::create(*slab_, *pages_, cfg);
   if (!p.ok()) return p.error();
-  return std::make_unique<ZsPool>(std::move(p.value()));
+  return std::unique_ptr<ZsPool>(new ZsPool(std::move(p.value()), &live_pools_));
 }
 
 void Arena::free_pages(void* addr) {
@@ -106,20 +114,20 @@ void Arena::drain_thread_cache() {
   pages_->drain_local();
 }
 
-void* Arena::kmalloc(std::size_t size, unsigned gfp) { return slab_->kmalloc(size, gfp); }
-void* Arena::kcalloc(std::size_t n, std::size_t size, unsigned gfp) { return slab_->kcalloc(n, size, gfp); }
-void* Arena::krealloc(void* p, std::size_t size, unsigned gfp) { return slab_->krealloc(p, size, gfp); }
+void* Arena::kmalloc(std::size_t size, Gfp gfp) { return slab_->kmalloc(size, gfp); }
+void* Arena::kcalloc(std::size_t n, std::size_t size, Gfp gfp) { return slab_->kcalloc(n, size, gfp); }
+void* Arena::krealloc(void* p, std::size_t size, Gfp gfp) { return slab_->krealloc(p, size, gfp); }
 std::size_t Arena::ksize(const void* p) const { return slab_->ksize(p); }
 void Arena::kfree(const void* p) { slab_->kfree(p); }
 
-Result<KmemCache*> Arena::kmem_cache_create(const char* name, std::size_t size, std::size_t align, unsigned flags,
+Result<KmemCache*> Arena::kmem_cache_create(const char* name, std::size_t size, std::size_t align, SlabFlags flags,
                                             void (*ctor)(void*), std::size_t freeptr_offset) {
   return slab_->cache_create({name, size, align, flags, ctor, freeptr_offset});
 }
 void Arena::kmem_cache_destroy(KmemCache* c) { slab_->cache_destroy(c); }
-void* Arena::kmem_cache_alloc(KmemCache* c, unsigned gfp) { return slab_->cache_alloc(c, gfp); }
+void* Arena::kmem_cache_alloc(KmemCache* c, Gfp gfp) { return slab_->cache_alloc(c, gfp); }
 void Arena::kmem_cache_free(KmemCache* c, void* p) { slab_->cache_free(c, p); }
-std::size_t Arena::kmem_cache_alloc_bulk(KmemCache* c, std::size_t n, void** out, unsigned gfp) {
+std::size_t Arena::kmem_cache_alloc_bulk(KmemCache* c, std::size_t n, void** out, Gfp gfp) {
   return slab_->alloc_bulk(c, gfp, n, out);
 }
 void Arena::kmem_cache_free_bulk(KmemCache* c, std::size_t n, void** objs) { slab_->free_bulk(c, n, objs); }
@@ -134,7 +142,7 @@ void Arena::validate() const {
   frags_->validate();
 }
 
-Folio* Arena::folio_alloc(unsigned order, unsigned gfp, FolioKind kind) { return folios_->alloc(order, gfp, kind); }
+Folio* Arena::folio_alloc(unsigned order, Gfp gfp, FolioKind kind) { return folios_->alloc(order, gfp, kind); }
 void Arena::folio_put(Folio* f) { folios_->put(f); }
 void* Arena::folio_address(const Folio* f) const { return folios_->address(f); }
 Folio* Arena::page_folio(const void* addr) const { return mm_->contains(addr) ? folios_->page_folio(mm_->pfn(addr)) : nullptr; }

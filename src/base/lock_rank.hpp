@@ -52,13 +52,24 @@ void acquired(LockRank r);  // checked builds: verify order, push
 void released(LockRank r);  // checked builds: pop
 }  // namespace lock_witness
 
+// What every lock type here shares: its rank, fixed at construction, and no copies.
+class RankedLock {
+ public:
+  RankedLock(const RankedLock&) = delete;
+  RankedLock& operator=(const RankedLock&) = delete;
+  LockRank rank() const { return rank_; }
+
+ protected:
+  explicit constexpr RankedLock(LockRank rank) : rank_(rank) {}
+  ~RankedLock() = default;
+  LockRank rank_;
+};
+
 // A test-and-test-and-set spin lock with a rank. Short critical sections only (the zone lock is
 // held for a bounded number of bitmap operations, never across a system call).
-class CAPABILITY("mutex") SpinLock {
+class CAPABILITY("mutex") SpinLock : public RankedLock {
  public:
-  explicit constexpr SpinLock(LockRank rank) : rank_(rank) {}
-  SpinLock(const SpinLock&) = delete;
-  SpinLock& operator=(const SpinLock&) = delete;
+  explicit constexpr SpinLock(LockRank rank) : RankedLock(rank) {}
 
   void lock() ACQUIRE() {
     if (MEMDESC_UNLIKELY(locked_.exchange(true, std::memory_order_acquire))) lock_slow();
@@ -74,34 +85,33 @@ class CAPABILITY("mutex") SpinLock {
     if constexpr (kChecked) lock_witness::released(rank_);
     locked_.store(false, std::memory_order_release);
   }
-  LockRank rank() const { return rank_; }
 
  private:
   MEMDESC_SLOW_PATH void lock_slow();
 
   std::atomic<bool> locked_{false};
-  LockRank rank_;
 };
 
-class SCOPED_CAPABILITY LockGuard {
+// Holds a lock (SpinLock, RankedMutex) for a scope, visible to the thread-safety analysis.
+template <class Lock>
+class SCOPED_CAPABILITY ScopedLock {
  public:
-  explicit LockGuard(SpinLock& l) ACQUIRE(l) : l_(l) { l_.lock(); }
-  ~LockGuard() RELEASE() { l_.unlock(); }
-  LockGuard(const LockGuard&) = delete;
-  LockGuard& operator=(const LockGuard&) = delete;
+  explicit ScopedLock(Lock& l) ACQUIRE(l) : l_(l) { l_.lock(); }
+  ~ScopedLock() RELEASE() { l_.unlock(); }
+  ScopedLock(const ScopedLock&) = delete;
+  ScopedLock& operator=(const ScopedLock&) = delete;
 
  private:
-  SpinLock& l_;
+  Lock& l_;
 };
+using LockGuard = ScopedLock<SpinLock>;
 
 // A reader/writer spin lock with a rank, writer-preferring: a waiting writer stops new readers.
 // Readers and writers hold it for short sections only (never across user code or a system
 // call). `contended()` tells a long-running writer that others wait, so it can yield.
-class CAPABILITY("mutex") RwSpinLock {
+class CAPABILITY("mutex") RwSpinLock : public RankedLock {
  public:
-  explicit constexpr RwSpinLock(LockRank rank) : rank_(rank) {}
-  RwSpinLock(const RwSpinLock&) = delete;
-  RwSpinLock& operator=(const RwSpinLock&) = delete;
+  explicit constexpr RwSpinLock(LockRank rank) : RankedLock(rank) {}
 
   void read_lock() ACQUIRE_SHARED() {
     std::uint32_t v = state_.load(std::memory_order_relaxed);
@@ -131,7 +141,6 @@ class CAPABILITY("mutex") RwSpinLock {
     return read_waiters_.load(std::memory_order_relaxed) != 0 ||
            (state_.load(std::memory_order_relaxed) & kWriterWaiting) != 0;
   }
-  LockRank rank() const { return rank_; }
 
  private:
   static constexpr std::uint32_t kWriter = 1, kWriterWaiting = 2, kWriterBits = 3, kReader = 4;
@@ -140,16 +149,13 @@ class CAPABILITY("mutex") RwSpinLock {
 
   std::atomic<std::uint32_t> state_{0};  // bit 0 writer holds, bit 1 writer waits, readers << 2
   std::atomic<std::uint32_t> read_waiters_{0};
-  LockRank rank_;
 };
 
 // A std::mutex with a rank, for sections that may block (the zram entry stripes) or that
-// guard libc containers (the checked-build live sets). Works with std::lock_guard.
-class CAPABILITY("mutex") RankedMutex {
+// guard libc containers (the checked-build live sets). Held with MutexGuard.
+class CAPABILITY("mutex") RankedMutex : public RankedLock {
  public:
-  explicit RankedMutex(LockRank rank) : rank_(rank) {}
-  RankedMutex(const RankedMutex&) = delete;
-  RankedMutex& operator=(const RankedMutex&) = delete;
+  explicit RankedMutex(LockRank rank) : RankedLock(rank) {}
 
   void lock() ACQUIRE() {
     m_.lock();
@@ -159,23 +165,11 @@ class CAPABILITY("mutex") RankedMutex {
     if constexpr (kChecked) lock_witness::released(rank_);
     m_.unlock();
   }
-  LockRank rank() const { return rank_; }
 
  private:
   std::mutex m_;
-  LockRank rank_;
 };
 
-// std::lock_guard for RankedMutex, visible to the analysis.
-class SCOPED_CAPABILITY MutexGuard {
- public:
-  explicit MutexGuard(RankedMutex& m) ACQUIRE(m) : m_(m) { m_.lock(); }
-  ~MutexGuard() RELEASE() { m_.unlock(); }
-  MutexGuard(const MutexGuard&) = delete;
-  MutexGuard& operator=(const MutexGuard&) = delete;
-
- private:
-  RankedMutex& m_;
-};
+using MutexGuard = ScopedLock<RankedMutex>;
 
 }  // namespace memdesc

@@ -4,4 +4,5 @@
 // headers directly.
 #pragma once
 #include "core/hbitmap.hpp"  // IWYU pragma: export
+#include "core/diagnose.hpp"  // IWYU pragma: export
 #include "core/memmap.hpp"  // IWYU pragma: export

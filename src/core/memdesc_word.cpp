@@ -14,24 +14,6 @@ void bad_describe(MemdescType t, const void* desc, unsigned order, unsigned aux)
 }
 }  // namespace detail
 
-const char* type_name(MemdescType t) {
-  switch (t) {
-#define MEMDESC_X(name, value, ptr, desc) case MemdescType::name: return #name;
-    MEMDESC_TYPE_TABLE(MEMDESC_X)
-#undef MEMDESC_X
-  }
-  return "Unassigned";
-}
-
-const char* type_description(MemdescType t) {
-  switch (t) {
-#define MEMDESC_X(name, value, ptr, desc) case MemdescType::name: return desc;
-    MEMDESC_TYPE_TABLE(MEMDESC_X)
-#undef MEMDESC_X
-  }
-  return "unassigned type";
-}
-
 const char* misc_subtype_name(MiscSubtype s) {
   switch (s) {
     case MiscSubtype::Reserved: return "reserved";

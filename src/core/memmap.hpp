@@ -39,6 +39,24 @@ struct MetadataCounters {
   }
 };
 
+// What the allocators' fast paths need of the memmap, copied by value into each of them so that a
+// lookup costs no load of the Memmap: one subtraction and compare for "inside the arena", one
+// shift and load for the word. Immutable for the arena's life.
+struct ArenaView {
+  std::uint64_t id = 0;  // Memmap::id()
+  std::uintptr_t base = 0;
+  std::size_t bytes = 0;
+  std::atomic<std::uint64_t>* words = nullptr;
+
+  // p's offset in the arena; >= bytes (one unsigned compare) when p is outside it or null.
+  std::uint64_t offset(const void* p) const { return reinterpret_cast<std::uintptr_t>(p) - base; }
+  // The word of the page at arena offset `off` (< bytes), with relaxed order: fast paths whose
+  // caller owns the block, so no descriptor is being published to them.
+  MemdescWord word_at(std::uint64_t off) const {
+    return MemdescWord::from_raw(words[off >> kPageShift].load(std::memory_order_relaxed));
+  }
+};
+
 class Memmap {
  public:
   // Largest arena: pfns fit 32 bits (per-thread caches store them so) = 16 TiB.
@@ -54,6 +72,7 @@ class Memmap {
   std::uint64_t pages() const { return pages_; }
   unsigned max_order() const { return max_order_; }
   std::uint64_t id() const { return id_; }  // unique in the process, never reused
+  ArenaView view() const { return {id_, base_, bytes_, words_}; }
 
   bool contains(const void* p) const { return reinterpret_cast<std::uintptr_t>(p) - base_ < bytes_; }
   std::uint64_t pfn(const void* p) const { return (reinterpret_cast<std::uintptr_t>(p) - base_) >> kPageShift; }
@@ -71,6 +90,17 @@ class Memmap {
   // Invariant `id` (FOLIO-SAME, FRAG-SAME, ...): pages pfn+1 .. pfn+n-1 hold the same word as
   // the first, w. Fatal report naming the first page that does not (`what`: "folio", "block").
   void check_block_words(const char* id, const char* what, std::uint64_t pfn, std::uint64_t n, MemdescWord w) const;
+
+  // The one walk over the arena the validators share: for every page whose word `accept(w)`
+  // takes, visit(pfn, w) checks the block that starts there and returns its page count (>= 1);
+  // the walk resumes after it. Other pages are stepped over one by one. Call when quiescent.
+  template <class Accept, class Visit>
+  void for_each_block(Accept&& accept, Visit&& visit) const {
+    for (std::uint64_t pfn = 0; pfn < pages_;) {
+      MemdescWord w = word(pfn);
+      pfn += accept(w) ? visit(pfn, w) : 1;
+    }
+  }
 
   ZoneId zone_of(std::uint64_t pfn) const { return pfn >= movable_start_ ? ZoneId::Movable : ZoneId::Normal; }
   std::uint64_t zone_start(ZoneId z) const { return z == ZoneId::Normal ? 0 : movable_start_; }

@@ -65,7 +65,7 @@ Result<std::unique_ptr<FolioAllocator>> FolioAllocator::create(slab::SlabAllocat
   return fa;
 }
 
-Folio* FolioAllocator::alloc(unsigned order, unsigned gfp, FolioKind kind) {
+Folio* FolioAllocator::alloc(unsigned order, Gfp gfp, FolioKind kind) {
   if (order > mm_->max_order()) {
     set_last_error(Errc::out_of_memory, "order above the arena's max_order");
     return nullptr;
@@ -138,12 +138,7 @@ Folio* FolioAllocator::lookup(std::uint64_t pfn) {
 }
 
 void FolioAllocator::validate() const {
-  for (std::uint64_t pfn = 0; pfn < mm_->pages();) {
-    MemdescWord w = mm_->word(pfn);
-    if (!is_folio_word(w)) {
-      ++pfn;
-      continue;
-    }
+  mm_->for_each_block(is_folio_word, [&](std::uint64_t pfn, MemdescWord w) -> std::uint64_t {
     const Folio* f = w.desc_as<Folio>();
     std::uint64_t n = folio_nr_pages(f);
     if (f->refcount.load(std::memory_order_relaxed) <= 0)
@@ -155,8 +150,8 @@ void FolioAllocator::validate() const {
     mm_->check_block_words("FOLIO-SAME", "folio", pfn, n, w);
     std::uint32_t lw = f->lock_word.load(std::memory_order_relaxed);
     if (lw > 2) report_invariant("FOLIO-LOCK", "folio %p has lock word %u", static_cast<const void*>(f), lw);
-    pfn += n;
-  }
+    return n;
+  });
 }
 
 }  // namespace folio

@@ -36,7 +36,7 @@ class FolioAllocator {
  public:
   static Result<std::unique_ptr<FolioAllocator>> create(slab::SlabAllocator& sa, page::PageAllocator& pa);
 
-  Folio* alloc(unsigned order, unsigned gfp, FolioKind kind);  // null + last_error on failure
+  Folio* alloc(unsigned order, Gfp gfp, FolioKind kind);  // null + last_error on failure
 
   // Drops one reference; the last one frees pages and descriptor.
   void put(Folio* f) {

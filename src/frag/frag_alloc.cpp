@@ -10,12 +10,20 @@ namespace memdesc {
 // ---- PageFragCache's out-of-line parts (memdesc/frag.hpp) ----------------------------------
 
 void* PageFragCache::alloc_slow(std::size_t size, std::size_t align) {
-  if (!owner_) report_bad_argument("page_frag_alloc", "the cache does not belong to an arena (default-constructed)");
+  if (!owner_)
+    report_bad_argument("page_frag_alloc", "the cache does not belong to an arena (default-constructed or moved from)");
   return owner_->alloc_slow(*this, size, align);
 }
 
 void PageFragCache::drain() {
   if (owner_ && va_) owner_->drain(*this);
+}
+
+void PageFragCache::release() {
+  if (!owner_) return;
+  drain();
+  owner_->live_caches_.fetch_sub(1, std::memory_order_relaxed);
+  owner_ = nullptr;
 }
 
 namespace frag {
@@ -32,9 +40,7 @@ Result<std::unique_ptr<FragAllocator>> FragAllocator::create(slab::SlabAllocator
   f->pa_ = &pa;
   f->fa_ = &fa;
   f->mm_ = &pa.memmap();
-  f->base_ = f->mm_->base();
-  f->bytes_ = f->mm_->bytes();
-  f->words_ = &f->mm_->word_slot(0);
+  f->view_ = f->mm_->view();
   slab::SlabCreate d{"page_frag", sizeof(PageFrag), alignof(PageFrag), SLAB_TYPESAFE_BY_RCU, nullptr,
                      offsetof(PageFrag, free_link), /*descriptor=*/true};
   auto c = sa.cache_create(d);
@@ -176,23 +182,16 @@ void FragAllocator::free_other_slow(const void* addr, MemdescWord w) {
     fa_->put(w.desc_as<Folio>());  // a folio-backed block (or any folio): one reference
     return;
   }
-  char found[96];
-  format_word(w, found, sizeof found);
-  if (w.is(MemdescType::Buddy)) report_double_free("page_frag_free", addr, mm_->pfn(addr), found);
-  report_wrong_type("page_frag_free", addr, "Frag(page_frag block) or a folio", found);
+  core::report_bad_word(*mm_, "page_frag_free", addr, "Frag(page_frag block) or a folio");
 }
 
 void FragAllocator::free_bad_slow(const void* addr) {
-  report_foreign_pointer("page_frag_free", addr, mm_->addr(0), reinterpret_cast<void*>(mm_->base() + mm_->bytes()));
+  core::report_foreign(*mm_, "page_frag_free", addr);
 }
 
 void FragAllocator::validate() const {
-  for (std::uint64_t pfn = 0; pfn < mm_->pages();) {
-    MemdescWord w = mm_->word(pfn);
-    if (!w.is(MemdescType::Frag)) {
-      ++pfn;
-      continue;
-    }
+  auto is_frag = [](MemdescWord w) { return w.is(MemdescType::Frag); };
+  mm_->for_each_block(is_frag, [&](std::uint64_t pfn, MemdescWord w) -> std::uint64_t {
     const auto* d = w.desc_as<PageFrag>();
     std::uint64_t n = std::uint64_t{1} << d->order;
     if (d->pfn != pfn || d->order != w.order() || (pfn & (n - 1)) || pfn + n > mm_->pages())
@@ -202,8 +201,8 @@ void FragAllocator::validate() const {
     if (d->refcount.load(std::memory_order_relaxed) <= 0)
       report_invariant("FRAG-BIAS", "block at pfn %llu has refcount %d", static_cast<unsigned long long>(pfn),
                        d->refcount.load(std::memory_order_relaxed));
-    pfn += n;
-  }
+    return n;
+  });
 }
 
 }  // namespace frag

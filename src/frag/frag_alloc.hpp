@@ -45,6 +45,7 @@ class FragAllocator {
   PageFragCache make_cache(FragBlock kind) {
     PageFragCache c;
     c.owner_ = this;
+    live_caches_.fetch_add(1, std::memory_order_relaxed);
     c.kind_ = kind;
     return c;
   }
@@ -53,9 +54,9 @@ class FragAllocator {
   // Cost: a bounds check, one word load, a type test and one atomic decrement (~5 ns
   // uncontended; the cache line is shared with other freeing threads only).
   MEMDESC_FAST_PATH void free(const void* addr) {
-    std::uintptr_t off = reinterpret_cast<std::uintptr_t>(addr) - base_;
-    if (MEMDESC_UNLIKELY(off >= bytes_)) free_bad_slow(addr);
-    MemdescWord w = MemdescWord::from_raw(words_[off >> kPageShift].load(std::memory_order_acquire));
+    std::uintptr_t off = reinterpret_cast<std::uintptr_t>(addr) - view_.base;
+    if (MEMDESC_UNLIKELY(off >= view_.bytes)) free_bad_slow(addr);
+    MemdescWord w = MemdescWord::from_raw(view_.words[off >> kPageShift].load(std::memory_order_acquire));
     if (MEMDESC_LIKELY(w.is(MemdescType::Frag))) {
       auto* d = w.desc_as<PageFrag>();
       std::int32_t prev = d->refcount.fetch_sub(1, std::memory_order_acq_rel);
@@ -70,8 +71,11 @@ class FragAllocator {
   void validate() const;  // FRAG-*; call when quiescent
   slab::KmemCache* desc_cache() const { return cache_; }
   std::uint64_t live_blocks() const { return live_.load(std::memory_order_relaxed); }  // Frag-described
+  // PageFragCache values made by make_cache and not yet destroyed (the arena must outlive them).
+  std::uint64_t live_caches() const { return live_caches_.load(std::memory_order_relaxed); }
 
  private:
+  friend class memdesc::PageFragCache;  // release() counts itself out of live_caches_
   FragAllocator() = default;
   // A fresh block of order 3 (or the arena's largest below that), else of min_order; false
   // + last_error when neither can be had.
@@ -90,10 +94,9 @@ class FragAllocator {
   core::Memmap* mm_ = nullptr;
   slab::KmemCache* cache_ = nullptr;  // "page_frag" descriptors
   std::atomic<std::uint64_t> live_{0};  // blocks with a PageFrag descriptor (stats)
+  std::atomic<std::uint64_t> live_caches_{0};  // PageFragCache::release decrements
   // Copies for the free fast path (immutable).
-  std::uintptr_t base_ = 0;
-  std::size_t bytes_ = 0;
-  std::atomic<std::uint64_t>* words_ = nullptr;
+  core::ArenaView view_;  // the memmap's fast-path fields
 };
 
 }  // namespace memdesc::frag

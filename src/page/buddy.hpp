@@ -48,49 +48,50 @@ class BuddyZone {
   static std::size_t bitmap_words(const core::Memmap& mm, core::ZoneId id);
   // `storage`: bitmap_words() zero words that outlive the zone (the page allocator reserves one
   // block for every zone, so only the last page is rounded up).
-  void init(core::Memmap& mm, core::ZoneId id, std::uint64_t* storage);
+  // Before the zone is shared: no lock.
+  void init(core::Memmap& mm, core::ZoneId id, std::uint64_t* storage) NO_THREAD_SAFETY_ANALYSIS;
 
   // Removes the lowest free block of exactly `order`, splitting a larger one if needed.
   // Returns {kNoPfn} when the zone has no block of order >= `order`. Does not write the
   // allocated block's words: the caller owns them from here.
-  Block alloc_locked(unsigned order);
+  Block alloc_locked(unsigned order) REQUIRES(lock);
   // Inserts a block whose words the caller has NOT yet reset; merges with free buddies.
   // Writes the words of the block to Buddy (BUDDY-WORD).
-  void free_locked(std::uint64_t pfn, unsigned order, bool dirty);
+  void free_locked(std::uint64_t pfn, unsigned order, bool dirty) REQUIRES(lock);
   // Inserts a block whose words are all already Buddy (pages from a per-thread cache).
-  void insert_locked(std::uint64_t pfn, unsigned order, bool dirty);
+  void insert_locked(std::uint64_t pfn, unsigned order, bool dirty) REQUIRES(lock);
   // Takes the free block of `order` at `pfn` out of the free state (purge isolates blocks so).
-  void isolate_locked(std::uint64_t pfn, unsigned order);
+  void isolate_locked(std::uint64_t pfn, unsigned order) REQUIRES(lock);
 
   // The first free block of exactly `order` starting at or after `from_pfn`, or kNoPfn.
-  std::uint64_t next_free_locked(unsigned order, std::uint64_t from_pfn) const;
+  std::uint64_t next_free_locked(unsigned order, std::uint64_t from_pfn) const REQUIRES(lock);
 
-  void validate_locked() const;  // fatal report on violation; O(zone pages)
+  void validate_locked() const REQUIRES(lock);  // fatal report on violation; O(zone pages)
 
-  std::uint64_t nr_free_locked(unsigned order) const { return nr_free_[order]; }
-  std::uint64_t free_pages_locked() const { return free_pages_; }
+  std::uint64_t nr_free_locked(unsigned order) const REQUIRES(lock) { return nr_free_[order]; }
+  std::uint64_t free_pages_locked() const REQUIRES(lock) { return free_pages_; }
   std::uint64_t start_pfn() const { return start_; }
   std::uint64_t pages() const { return pages_; }
   core::ZoneId id() const { return id_; }
 
-  SpinLock lock{LockRank::Zone};
+  mutable SpinLock lock{LockRank::Zone};
 
  private:
   core::Memmap* mm_ = nullptr;
   core::ZoneId id_ = core::ZoneId::Normal;
   std::uint64_t start_ = 0, pages_ = 0;
   unsigned max_order_ = 0;
-  bool is_free_head(std::uint64_t pfn, unsigned order) const;  // BUDDY-PAIR: which half
+  bool is_free_head(std::uint64_t pfn, unsigned order) const REQUIRES(lock);  // BUDDY-PAIR: which half
   std::uint64_t bit_of(std::uint64_t pfn, unsigned order) const {  // pair index, or block index at max
     return (pfn - start_) >> (order == max_order_ ? order : order + 1);
   }
   // The free block of `order` a set bit stands for.
-  std::uint64_t block_of(std::uint64_t bit, unsigned order) const;
-  void set_head(std::uint64_t pfn, unsigned order, bool dirty) const;
+  std::uint64_t block_of(std::uint64_t bit, unsigned order) const REQUIRES(lock);
+  void set_head(std::uint64_t pfn, unsigned order, bool dirty) const REQUIRES(lock);
 
-  core::HierBitmap free_[MemdescWord::kMaxOrder + 1];  // pairs below max_order, blocks at it
-  std::uint64_t nr_free_[MemdescWord::kMaxOrder + 1] = {};
-  std::uint64_t free_pages_ = 0;
+  core::HierBitmap free_[MemdescWord::kMaxOrder + 1] GUARDED_BY(lock);  // pairs below max_order, blocks at it
+  std::uint64_t nr_free_[MemdescWord::kMaxOrder + 1] GUARDED_BY(lock) = {};
+  std::uint64_t free_pages_ GUARDED_BY(lock) = 0;
 };
 
 }  // namespace memdesc::page

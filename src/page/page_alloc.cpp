@@ -20,10 +20,7 @@ Result<std::unique_ptr<PageAllocator>> PageAllocator::create(core::Memmap& mm, c
   pa->cfg_ = cfg;
   pa->pcp_orders_ = cfg.thread_cache ? std::min(kPcpMaxOrder, mm.max_order()) + 1 : 0;
   pa->has_movable_ = mm.zone_pages(core::ZoneId::Movable) != 0;
-  pa->id_ = mm.id();
-  pa->base_ = mm.base();
-  pa->bytes_ = mm.bytes();
-  pa->words_ = &mm.word_slot(0);
+  pa->view_ = mm.view();
   pa->movable_start_ = mm.zone_start(core::ZoneId::Movable);
   // Every zone's bitmaps in one reservation: only its last page is rounded up (one per zone
   // cost 4 KiB more on a 1 GiB arena). Reserved and committed, never touched here: an empty
@@ -135,7 +132,7 @@ void PageAllocator::drain_local() {
 
 // ---- allocation slow path ----------------------------------------------------------------
 
-Block PageAllocator::take_from_zones(unsigned order, unsigned gfp) {
+Block PageAllocator::take_from_zones(unsigned order, Gfp gfp) {
   core::ZoneId pref = preferred_zone(gfp);
   for (core::ZoneId z : {pref, core::ZoneId::Normal}) {
     BuddyZone& zone = zones_[static_cast<unsigned>(z)];
@@ -147,7 +144,7 @@ Block PageAllocator::take_from_zones(unsigned order, unsigned gfp) {
   return {};
 }
 
-void* PageAllocator::alloc_slow(unsigned order, unsigned gfp, MemdescWord w) {
+void* PageAllocator::alloc_slow(unsigned order, Gfp gfp, MemdescWord w) {
   if (order > mm_->max_order()) {
     set_last_error(Errc::out_of_memory, "order above the arena's max_order");
     return nullptr;
@@ -181,7 +178,7 @@ void* PageAllocator::alloc_slow(unsigned order, unsigned gfp, MemdescWord w) {
 }
 
 // Fault injection is armed: fail this allocation if its turn has come, else allocate as usual.
-void* PageAllocator::alloc_fault_slow(unsigned order, unsigned gfp, MemdescWord w) {
+void* PageAllocator::alloc_fault_slow(unsigned order, Gfp gfp, MemdescWord w) {
   if (fault::should_fail_slow(fault::Site::Page)) {
     set_last_error(Errc::out_of_memory, "page allocation failed by fault injection");
     return nullptr;
@@ -213,9 +210,9 @@ void PageAllocator::free_slow(std::uint64_t pfn, unsigned order) {
 }
 
 void PageAllocator::free_direct(void* addr, MemdescWord expected, const char* op) {
-  std::uintptr_t off = reinterpret_cast<std::uintptr_t>(addr) - base_;
+  std::uintptr_t off = reinterpret_cast<std::uintptr_t>(addr) - view_.base;
   unsigned order = expected.order();
-  if (off >= bytes_ || words_[off >> kPageShift].load(std::memory_order_relaxed) != expected.raw() ||
+  if (off >= view_.bytes || view_.words[off >> kPageShift].load(std::memory_order_relaxed) != expected.raw() ||
       (off & ((kPageSize << order) - 1)) != 0)
     free_bad_slow(addr, expected, op);
   std::uint64_t pfn = off >> kPageShift;
@@ -235,20 +232,16 @@ void PageAllocator::free_pages_bad_slow(void* addr) {
 // Says precisely what is wrong with a free that failed the fast check. `any_order`: the
 // expected word is Misc(subtype) of whatever order the block has (free_pages).
 void PageAllocator::report_bad_free(void* addr, MemdescWord expected, bool any_order, const char* op) const {
-  if (!mm_->contains(addr))
-    report_foreign_pointer(op, addr, mm_->addr(0), reinterpret_cast<void*>(mm_->base() + mm_->bytes()));
-  std::uint64_t pfn = mm_->pfn(addr);
-  MemdescWord w = mm_->word(pfn);
-  char found[96], want[96];
-  format_word(w, found, sizeof found);
-  if (w.is(MemdescType::Buddy)) report_double_free(op, addr, pfn, found);
+  core::FoundWord f = core::diagnose_free(*mm_, op, addr);  // foreign pointer, double free
+  MemdescWord w = f.word;
+  char want[96];
   bool matches = any_order ? w.is(MemdescType::Misc) && w.misc_subtype() == expected.misc_subtype() : w == expected;
   if (!matches) {
     if (any_order)
       std::snprintf(want, sizeof want, "Misc(%s) (a block from alloc_pages)", misc_subtype_name(expected.misc_subtype()));
     else
       format_word(expected, want, sizeof want);
-    report_wrong_type(op, addr, want, found);
+    report_wrong_type(op, addr, want, f.text);
   }
   // The right word, so the address is not the first byte of its block (BUDDY-ALIGN).
   std::uintptr_t start = reinterpret_cast<std::uintptr_t>(addr) & ~((kPageSize << w.order()) - 1);
@@ -301,8 +294,7 @@ ZoneSnapshot PageAllocator::zone_snapshot(core::ZoneId z) const {
   const BuddyZone& zone = zones_[static_cast<unsigned>(z)];
   ZoneSnapshot s{z};
   s.pages = zone.pages();
-  auto& lock = const_cast<SpinLock&>(zone.lock);
-  LockGuard g(lock);
+  LockGuard g(zone.lock);
   s.free_pages = zone.free_pages_locked();
   for (unsigned k = 0; k <= mm_->max_order(); ++k) s.nr_free[k] = zone.nr_free_locked(k);
   return s;
@@ -320,8 +312,7 @@ std::uint64_t PageAllocator::cached_pages() const {
 
 void PageAllocator::validate() const {
   for (const auto& zone : zones_) {
-    auto& lock = const_cast<SpinLock&>(zone.lock);
-    LockGuard g(lock);
+    LockGuard g(zone.lock);
     zone.validate_locked();
   }
   LockGuard g(cache_registry_lock());

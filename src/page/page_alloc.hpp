@@ -56,12 +56,12 @@ class PageAllocator {
 
   // Allocates a block of 2^order pages and writes `w` into every page word [MEMDESC-SAME].
   // Returns null (and sets the last error, base/last_error.hpp) when no block can be had.
-  MEMDESC_FAST_PATH void* alloc(unsigned order, unsigned gfp, MemdescWord w) {
+  MEMDESC_FAST_PATH void* alloc(unsigned order, Gfp gfp, MemdescWord w) {
     if (MEMDESC_UNLIKELY(fault::armed())) return alloc_fault_slow(order, gfp, w);  // a tail call
     // GFP_NOCACHE and GFP_ZERO (which may memset) take the slow path.
     if (MEMDESC_LIKELY(order < pcp_orders_ && !(gfp & (GFP_NOCACHE | GFP_ZERO)))) {
       TlsPageCacheSlot slot = tls_page_cache;
-      if (MEMDESC_LIKELY(slot.id == id_)) {
+      if (MEMDESC_LIKELY(slot.id == view_.id)) {
         PcpList& l = slot.cache->lists[zone_index(gfp)][order];
         std::uint32_t n = l.count.load(std::memory_order_relaxed);
         if (MEMDESC_LIKELY(n != 0)) {
@@ -76,11 +76,11 @@ class PageAllocator {
   // Frees a block whose word must equal `expected` exactly (the owner of a descriptor frees
   // its blocks so). `op` names the public operation in reports.
   MEMDESC_FAST_PATH void free(void* addr, MemdescWord expected, const char* op) {
-    std::uintptr_t off = reinterpret_cast<std::uintptr_t>(addr) - base_;
-    if (MEMDESC_UNLIKELY(off >= bytes_)) free_bad_slow(addr, expected, op);
+    std::uintptr_t off = reinterpret_cast<std::uintptr_t>(addr) - view_.base;
+    if (MEMDESC_UNLIKELY(off >= view_.bytes)) free_bad_slow(addr, expected, op);
     std::uint64_t pfn = off >> kPageShift;
     unsigned order = expected.order();
-    if (MEMDESC_UNLIKELY(words_[pfn].load(std::memory_order_relaxed) != expected.raw() ||
+    if (MEMDESC_UNLIKELY(view_.words[pfn].load(std::memory_order_relaxed) != expected.raw() ||
                          (off & ((kPageSize << order) - 1)) != 0))
       free_bad_slow(addr, expected, op);
     free_block(pfn, order);
@@ -94,10 +94,10 @@ class PageAllocator {
   // Misc order bits whatever the type is; a word of another type, or another subtype, cannot
   // equal the Misc(pages) word rebuilt from them, so one compare checks type, subtype and order.
   MEMDESC_FAST_PATH void free_pages(void* addr) {
-    std::uintptr_t off = reinterpret_cast<std::uintptr_t>(addr) - base_;
-    if (MEMDESC_UNLIKELY(off >= bytes_)) free_pages_bad_slow(addr);
+    std::uintptr_t off = reinterpret_cast<std::uintptr_t>(addr) - view_.base;
+    if (MEMDESC_UNLIKELY(off >= view_.bytes)) free_pages_bad_slow(addr);
     std::uint64_t pfn = off >> kPageShift;
-    std::uint64_t w = words_[pfn].load(std::memory_order_relaxed);
+    std::uint64_t w = view_.words[pfn].load(std::memory_order_relaxed);
     unsigned order = static_cast<unsigned>(w >> MemdescWord::kMiscOrderShift) & MemdescWord::kMaxOrder;
     std::uint64_t want = MemdescWord::misc(MiscSubtype::Pages, order).raw();
     if (MEMDESC_UNLIKELY(w != want || (off & ((kPageSize << order) - 1)) != 0)) free_pages_bad_slow(addr);
@@ -108,11 +108,11 @@ class PageAllocator {
   MEMDESC_FAST_PATH void free_block(std::uint64_t pfn, unsigned order) {
     if (MEMDESC_LIKELY(order < pcp_orders_)) {
       TlsPageCacheSlot slot = tls_page_cache;
-      if (MEMDESC_LIKELY(slot.id == id_)) {
+      if (MEMDESC_LIKELY(slot.id == view_.id)) {
         PcpList& l = slot.cache->lists[pfn >= movable_start_][order];
         std::uint32_t n = l.count.load(std::memory_order_relaxed);
         if (MEMDESC_LIKELY(n < l.high)) {
-          words_[pfn].store(MemdescWord::buddy(true).raw(), std::memory_order_release);  // PCP-WORD
+          view_.words[pfn].store(MemdescWord::buddy(true).raw(), std::memory_order_release);  // PCP-WORD
           l.pfns[n] = static_cast<std::uint32_t>(pfn);
           l.count.store(n + 1, std::memory_order_relaxed);
           // Last, so that little is live across the loop. Only this thread may touch the
@@ -136,50 +136,47 @@ class PageAllocator {
   // Checks every buddy invariant and that cached blocks have Buddy words. Call when quiescent.
   void validate() const;
 
-  core::ZoneId preferred_zone(unsigned gfp) const { return static_cast<core::ZoneId>(zone_index(gfp)); }
+  core::ZoneId preferred_zone(Gfp gfp) const { return static_cast<core::ZoneId>(zone_index(gfp)); }
 
   // The page layer's own (page_cache.cpp); layers above use the cache_ext calls instead.
   ThreadPageCache* new_thread_cache();
   void drain_cache(ThreadPageCache* c);  // returns every cached block to the buddy
-  ThreadPageCache* caches_head = nullptr;  // guarded by cache_registry_lock()
-  const CacheExtOps* ext_ops[kMaxCacheExt] = {};  // guarded by cache_registry_lock(): registered slots
+  ThreadPageCache* caches_head GUARDED_BY(g_cache_registry) = nullptr;
+  const CacheExtOps* ext_ops[kMaxCacheExt] GUARDED_BY(g_cache_registry) = {};  // registered slots
 
  private:
   PageAllocator() = default;
 
-  MEMDESC_FAST_PATH unsigned zone_index(unsigned gfp) const { return (gfp & GFP_MOVABLE) && has_movable_; }
+  MEMDESC_FAST_PATH unsigned zone_index(Gfp gfp) const { return (gfp & GFP_MOVABLE) && has_movable_; }
 
   // Writes `w` into n words from pfn (release: publishes whatever `w` points at).
   MEMDESC_FAST_PATH void store_words(std::uint64_t pfn, std::uint64_t n, MemdescWord w) const {
-    for (std::uint64_t i = 0; i < n; ++i) words_[pfn + i].store(w.raw(), std::memory_order_release);
+    for (std::uint64_t i = 0; i < n; ++i) view_.words[pfn + i].store(w.raw(), std::memory_order_release);
   }
 
   // Writes the block's words; the block is the caller's from here. GFP_ZERO is the slow
   // path's business (zero_if_dirty before this).
   MEMDESC_FAST_PATH void* finish_alloc(std::uint64_t pfn, unsigned order, MemdescWord w) {
-    if (MEMDESC_LIKELY(order == 0)) words_[pfn].store(w.raw(), std::memory_order_release);  // MEMDESC-SAME
+    if (MEMDESC_LIKELY(order == 0)) view_.words[pfn].store(w.raw(), std::memory_order_release);  // MEMDESC-SAME
     else store_words(pfn, std::uint64_t{1} << order, w);
-    return reinterpret_cast<void*>(base_ + (pfn << kPageShift));
+    return reinterpret_cast<void*>(view_.base + (pfn << kPageShift));
   }
 
   void zero_if_dirty(std::uint64_t pfn, unsigned order) const;
-  MEMDESC_SLOW_PATH void* alloc_slow(unsigned order, unsigned gfp, MemdescWord w);
-  MEMDESC_SLOW_PATH void* alloc_fault_slow(unsigned order, unsigned gfp, MemdescWord w);
+  MEMDESC_SLOW_PATH void* alloc_slow(unsigned order, Gfp gfp, MemdescWord w);
+  MEMDESC_SLOW_PATH void* alloc_fault_slow(unsigned order, Gfp gfp, MemdescWord w);
   MEMDESC_SLOW_PATH void free_slow(std::uint64_t pfn, unsigned order);
   [[noreturn]] MEMDESC_SLOW_PATH void free_bad_slow(void* addr, MemdescWord expected, const char* op);
   [[noreturn]] MEMDESC_SLOW_PATH void free_pages_bad_slow(void* addr);
   [[noreturn]] void report_bad_free(void* addr, MemdescWord expected, bool any_order, const char* op) const;
-  Block take_from_zones(unsigned order, unsigned gfp);
+  Block take_from_zones(unsigned order, Gfp gfp);
   void refill(PcpList& l, core::ZoneId z, unsigned order);
   void drain_list(PcpList& l, core::ZoneId z, unsigned order, std::uint32_t n);
   bool grow(ThreadPageCache* c, PcpList& l);
 
   // Copies of Memmap fields read by the fast paths, so they need no load through mm_.
   // Immutable after create().
-  std::uint64_t id_ = 0;                         // Memmap::id(): keys the TLS slot
-  std::uintptr_t base_ = 0;                      // Memmap::base()
-  std::size_t bytes_ = 0;                        // Memmap::bytes()
-  std::atomic<std::uint64_t>* words_ = nullptr;  // the page-word array
+  core::ArenaView view_;  // the memmap's fast-path fields; view_.id keys the TLS slot
   std::uint64_t movable_start_ = 0;              // first MOVABLE pfn (== pages when none)
   core::Memmap* mm_ = nullptr;
   PageAllocConfig cfg_;

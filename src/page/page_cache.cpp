@@ -10,9 +10,8 @@
 namespace memdesc::page {
 namespace {
 
-SpinLock g_registry{LockRank::CacheRegistry};
 
-void unlink_locked(ThreadPageCache* c) {
+void unlink_locked(ThreadPageCache* c) REQUIRES(g_cache_registry) {
   PageAllocator* pa = c->owner;
   if (c->reg_prev) c->reg_prev->reg_next = c->reg_next;
   else pa->caches_head = c->reg_next;
@@ -37,7 +36,7 @@ struct ThreadCacheSet {
     tls_page_cache = {};
     for (ThreadPageCache* c : caches) {
       {
-        LockGuard g(g_registry);
+        LockGuard g(g_cache_registry);
         if (c->owner) {
           // Higher layers first: their flush may free pages into the buddy (this thread's
           // cache is gone from the TLS slot, so those frees bypass it).
@@ -56,20 +55,19 @@ struct ThreadCacheSet {
   }
 
   // Frees caches whose arena has gone (orphans). Registry lock held by the caller.
-  void drop_orphans_locked() {
-    auto dead = std::remove_if(caches.begin(), caches.end(), [](ThreadPageCache* c) {
-      if (c->owner) return false;
-      free_thread_cache(c);
-      return true;
-    });
-    caches.erase(dead, caches.end());
+  void drop_orphans_locked() REQUIRES(g_cache_registry) {
+    std::size_t kept = 0;
+    for (ThreadPageCache* c : caches) {
+      if (c->owner) caches[kept++] = c;
+      else free_thread_cache(c);
+    }
+    caches.resize(kept);
   }
 };
 thread_local ThreadCacheSet tls_set;
 
 }  // namespace
 
-SpinLock& cache_registry_lock() { return g_registry; }
 
 void free_thread_cache(ThreadPageCache* c) {
   for (CacheExt& e : c->ext)
@@ -95,7 +93,7 @@ ThreadPageCache* attach_thread_cache(PageAllocator* pa) {
     c = pa->new_thread_cache();
     if (!c) return nullptr;
     {
-      LockGuard g(g_registry);
+      LockGuard g(g_cache_registry);
       tls_set.drop_orphans_locked();
       c->owner = pa;
       c->reg_next = pa->caches_head;
@@ -109,7 +107,7 @@ ThreadPageCache* attach_thread_cache(PageAllocator* pa) {
 }
 
 unsigned register_cache_ext(PageAllocator* pa, const CacheExtOps* ops) {
-  LockGuard g(g_registry);
+  LockGuard g(g_cache_registry);
   for (unsigned slot = 0; slot < kMaxCacheExt; ++slot)
     if (!pa->ext_ops[slot]) {
       pa->ext_ops[slot] = ops;
@@ -119,12 +117,12 @@ unsigned register_cache_ext(PageAllocator* pa, const CacheExtOps* ops) {
 }
 
 void set_cache_ext(ThreadPageCache* c, unsigned slot, void* ctx) {
-  LockGuard g(g_registry);
+  LockGuard g(g_cache_registry);
   c->ext[slot] = {ctx, c->owner ? c->owner->ext_ops[slot] : nullptr};
 }
 
 void detach_cache_ext(PageAllocator* pa, unsigned slot) {
-  LockGuard g(g_registry);
+  LockGuard g(g_cache_registry);
   for (ThreadPageCache* c = pa->caches_head; c; c = c->reg_next) {
     CacheExt& e = c->ext[slot];
     if (e.ctx) e.ops->release(e.ctx);
@@ -134,7 +132,7 @@ void detach_cache_ext(PageAllocator* pa, unsigned slot) {
 }
 
 void detach_all_thread_caches(PageAllocator* pa) {
-  LockGuard g(g_registry);
+  LockGuard g(g_cache_registry);
   for (ThreadPageCache* c = pa->caches_head; c;) {
     ThreadPageCache* next = c->reg_next;
     c->owner = nullptr;  // orphan: its thread frees it

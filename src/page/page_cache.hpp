@@ -26,6 +26,11 @@ namespace memdesc::page {
 
 class PageAllocator;
 
+// The lock (rank CacheRegistry) that guards ThreadPageCache::owner, the registry links and the
+// extension slots. One per process; constant-initialised.
+inline constinit SpinLock g_cache_registry{LockRank::CacheRegistry};
+inline SpinLock& cache_registry_lock() RETURN_CAPABILITY(g_cache_registry) { return g_cache_registry; }
+
 inline constexpr unsigned kPcpMaxOrder = 3;  // orders 0..3 are cached, as the kernel's "costly" bound
 inline constexpr unsigned kPcpOrders = kPcpMaxOrder + 1;
 
@@ -58,9 +63,9 @@ struct ThreadPageCache {
   CacheExt ext[kMaxCacheExt];
   // Guarded by the cache registry lock (rank CacheRegistry): the allocator (null once it is
   // destroyed: the cache is an orphan) and the links of the allocator's list of caches.
-  PageAllocator* owner = nullptr;
-  ThreadPageCache* reg_prev = nullptr;
-  ThreadPageCache* reg_next = nullptr;
+  PageAllocator* owner GUARDED_BY(g_cache_registry) = nullptr;
+  ThreadPageCache* reg_prev GUARDED_BY(g_cache_registry) = nullptr;
+  ThreadPageCache* reg_next GUARDED_BY(g_cache_registry) = nullptr;
   std::uint64_t owner_id = 0;  // immutable: Memmap::id() of the owner's arena
   std::size_t bytes = 0;       // owner only: this struct and its stacks, for metadata accounting
 };
@@ -96,7 +101,5 @@ template <class Fn>
 void for_each_cache_ext(PageAllocator* pa, unsigned slot, Fn&& fn);
 // Releases extension `slot` of every cache of `pa` (a higher layer going away first).
 void detach_cache_ext(PageAllocator* pa, unsigned slot);
-// The lock (rank CacheRegistry) that guards ThreadPageCache::owner and the registry links.
-SpinLock& cache_registry_lock();
 
 }  // namespace memdesc::page

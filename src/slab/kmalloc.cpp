@@ -7,7 +7,7 @@
 
 namespace memdesc::slab {
 
-void* SlabAllocator::kmalloc_large_slow(std::size_t size, unsigned gfp) {
+void* SlabAllocator::kmalloc_large_slow(std::size_t size, Gfp gfp) {
   if (size == 0) return kZeroSizePtr;
   std::uint64_t pages = div_ceil(size, kPageSize);
   unsigned order = pages <= 1 ? 0 : 64 - static_cast<unsigned>(__builtin_clzll(pages - 1));
@@ -23,8 +23,7 @@ void* SlabAllocator::kmalloc_large_slow(std::size_t size, unsigned gfp) {
 
 void SlabAllocator::kfree_other_slow(void* p) {
   if (p == nullptr || p == kZeroSizePtr) return;
-  if (!mm_->contains(p))
-    report_foreign_pointer("kfree", p, mm_->addr(0), reinterpret_cast<void*>(mm_->base() + mm_->bytes()));
+  core::check_in_arena(*mm_, "kfree", p);
   MemdescWord w = mm_->word(mm_->pfn(p));
   if (w.is(MemdescType::Misc) && w.misc_subtype() == MiscSubtype::KmallocLarge) {
     // Straight to the buddy (checking that p is the block's first byte): a large block parked
@@ -33,25 +32,19 @@ void SlabAllocator::kfree_other_slow(void* p) {
     pa_->free_direct(p, w, "kfree");
     return;
   }
-  char found[96];
-  format_word(w, found, sizeof found);
-  if (w.is(MemdescType::Buddy)) report_double_free("kfree", p, mm_->pfn(p), found);
-  report_wrong_type("kfree", p, "a slab object or a kmalloc_large block", found);
+  core::report_bad_word(*mm_, "kfree", p, "a slab object or a kmalloc_large block");
 }
 
 std::size_t SlabAllocator::ksize(const void* p) const {
   if (p == nullptr || p == kZeroSizePtr) return 0;
-  if (!mm_->contains(p))
-    report_foreign_pointer("ksize", p, mm_->addr(0), reinterpret_cast<void*>(mm_->base() + mm_->bytes()));
+  core::check_in_arena(*mm_, "ksize", p);
   MemdescWord w = mm_->word(mm_->pfn(p));
   if (w.is(MemdescType::Slab)) return caches_[w.aux()].load(std::memory_order_relaxed)->object_size;
   if (w.is(MemdescType::Misc) && w.misc_subtype() == MiscSubtype::KmallocLarge) return kPageSize << w.order();
-  char found[96];
-  format_word(w, found, sizeof found);
-  report_wrong_type("ksize", p, "a slab object or a kmalloc_large block", found);
+  core::report_bad_word(*mm_, "ksize", p, "a slab object or a kmalloc_large block", /*buddy_is_double_free=*/false);
 }
 
-void* SlabAllocator::krealloc(void* p, std::size_t size, unsigned gfp) {
+void* SlabAllocator::krealloc(void* p, std::size_t size, Gfp gfp) {
   if (p == nullptr || p == kZeroSizePtr) return kmalloc(size, gfp);
   if (size == 0) {
     kfree(p);
@@ -59,7 +52,7 @@ void* SlabAllocator::krealloc(void* p, std::size_t size, unsigned gfp) {
   }
   std::size_t have = ksize(p);
   if (size <= have) return p;  // fits where it is
-  void* q = kmalloc(size, gfp & ~static_cast<unsigned>(GFP_ZERO));
+  void* q = kmalloc(size, gfp & ~GFP_ZERO);
   if (!q) return nullptr;  // p is untouched
   std::memcpy(q, p, have);
   if (gfp & GFP_ZERO) std::memset(static_cast<char*>(q) + have, 0, ksize(q) - have);
@@ -67,7 +60,7 @@ void* SlabAllocator::krealloc(void* p, std::size_t size, unsigned gfp) {
   return q;
 }
 
-void* SlabAllocator::kcalloc(std::size_t n, std::size_t size, unsigned gfp) {
+void* SlabAllocator::kcalloc(std::size_t n, std::size_t size, Gfp gfp) {
   std::size_t bytes;
   if (__builtin_mul_overflow(n, size, &bytes)) {
     set_last_error(Errc::out_of_memory, "kcalloc: n * size overflows");

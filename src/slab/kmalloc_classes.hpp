@@ -6,6 +6,9 @@
 //   ids 1 .. kKmallocClasses      the kmalloc classes, in size order (kKmallocClassTable)
 //   ids kFirstUserCacheId ..      caches made by kmem_cache_create (the folio layer's two
 //                                 descriptor caches come first, then users')
+//   id kDeadCacheId (the last)    never a live cache: a destroyed cache's shell carries it, so
+//                                 its magazine pair is always empty and every use of it
+//                                 reaches a slow path, which reports it
 // kmalloc_index(size) maps a request of 1..kKmallocMaxCacheSize bytes to its class's id with
 // one table load (sizes up to 192) or one fls; the static_asserts below check it against the
 // table for every size.
@@ -20,6 +23,7 @@ namespace memdesc::slab {
 
 inline constexpr unsigned kMaxCaches = 1024;  // ids fit the word's 13 aux bits
 inline constexpr unsigned kDescriptorCacheId = 0;
+inline constexpr unsigned kDeadCacheId = kMaxCaches - 1;
 
 struct KmallocClass {
   std::uint32_t size;  // object size of the class

@@ -21,10 +21,7 @@ Result<std::unique_ptr<SlabAllocator>> SlabAllocator::create(page::PageAllocator
   core::Memmap& mm = pa.memmap();
   sa->pa_ = &pa;
   sa->mm_ = &mm;
-  sa->id_ = mm.id();
-  sa->base_ = mm.base();
-  sa->bytes_ = mm.bytes();
-  sa->words_ = &mm.word_slot(0);
+  sa->view_ = mm.view();
   sa->register_contexts();
 
   // The descriptor cache first: its slabs describe themselves (SLAB-SELF), so it needs no
@@ -43,7 +40,7 @@ Result<std::unique_ptr<SlabAllocator>> SlabAllocator::create(page::PageAllocator
 
 SlabAllocator::~SlabAllocator() {
   page::detach_cache_ext(pa_, ext_slot_);  // contexts of every thread: released
-  if (tls_slab.id == id_) tls_slab = {};
+  if (tls_slab.id == view_.id) tls_slab = {};
   // Deferred slab frees of RCU caches still reference us; callbacks may re-arm themselves.
   for (bool armed = true; armed;) {
     rcu::barrier();
@@ -62,6 +59,7 @@ SlabAllocator::~SlabAllocator() {
     for (std::uint32_t i = 0; i < c->nempty; ++i) std::free(c->depot_empty[i] - 1);
     delete c;
   }
+  for (KmemCache* c : graveyard_) delete c;
   // Pages of the arena go with it; nothing is returned one by one.
 }
 
@@ -72,7 +70,7 @@ Result<KmemCache*> SlabAllocator::cache_init(std::unique_ptr<KmemCache> c, const
   std::size_t align = a.align ? a.align : (a.size >= 16 ? 16 : 8);
   if (a.flags & SLAB_HWCACHE_ALIGN) align = std::max<std::size_t>(align, 64);
   if (!is_pow2(align) || align > kPageSize) return Error{Errc::invalid_config, 0, "alignment must be a power of two <= 4096"};
-  bool rcu = a.flags & SLAB_TYPESAFE_BY_RCU;
+  bool rcu = static_cast<bool>(a.flags & SLAB_TYPESAFE_BY_RCU);
   bool keep_contents = rcu || a.ctor;  // a free object must keep what readers or the ctor rely on
   if ((a.flags & SLAB_POISON) && keep_contents)
     return Error{Errc::invalid_config, 0, "SLAB_POISON cannot be combined with SLAB_TYPESAFE_BY_RCU or a constructor"};
@@ -143,15 +141,16 @@ Result<KmemCache*> SlabAllocator::cache_create(const SlabCreate& a) {
   unsigned id = 0;
   {
     LockGuard g(caches_lock_);
-    for (unsigned i = kFirstUserCacheId; i < kMaxCaches && !id; ++i)
+    for (unsigned i = kFirstUserCacheId; i < kDeadCacheId && !id; ++i)
       if (!caches_[i].load(std::memory_order_relaxed)) id = i;
-    if (!id) return Error{Errc::invalid_config, 0, "too many caches in this arena (1024)"};
+    if (!id) return Error{Errc::out_of_memory, 0, "too many caches in this arena (1022 user caches)"};
     return cache_init(std::make_unique<KmemCache>(), a, id);  // allocates no pages
   }
 }
 
 void SlabAllocator::cache_destroy(KmemCache* c) {
   if (!c) return;
+  check_alive(c, "kmem_cache_destroy");
   if (c->id < kFirstUserCacheId) report_bad_argument("kmem_cache_destroy", "built-in caches cannot be destroyed");
   // Every thread's magazine for this cache goes back to the slabs. The caller guarantees no
   // thread uses the cache any more (and has synchronised with them).
@@ -184,15 +183,19 @@ void SlabAllocator::cache_destroy(KmemCache* c) {
   if (c->flags & SLAB_TYPESAFE_BY_RCU) rcu_wait_idle(c);
   {
     LockGuard g(caches_lock_);
-    caches_[c->id].store(nullptr, std::memory_order_release);
+    caches_[c->id].store(nullptr, std::memory_order_release);  // the id may be reused
+    // The object stays as a shell: a later use reaches a slow path (kDeadCacheId has no
+    // magazines and no page carries it) and is reported there.
+    c->id = kDeadCacheId;
+    c->dead.store(true, std::memory_order_relaxed);
+    graveyard_.push_back(c);
   }
-  delete c;
 }
 
 // ---- slab lists and objects on slabs --------------------------------------------------------
 
 Slab* SlabAllocator::slab_of(const void* p) const {
-  return MemdescWord::from_raw(words_[(reinterpret_cast<std::uintptr_t>(p) - base_) >> kPageShift].load(
+  return MemdescWord::from_raw(view_.words[(reinterpret_cast<std::uintptr_t>(p) - view_.base) >> kPageShift].load(
                                    std::memory_order_acquire))
       .desc_as<Slab>();
 }
@@ -311,7 +314,7 @@ Slab* SlabAllocator::new_slab(KmemCache* c) {
 void SlabAllocator::free_slab_now(KmemCache* c, Slab* s) {
   void* mem = mm_->addr(s->pfn);
   MemdescWord w = MemdescWord::describe(MemdescType::Slab, s, s->order, c->id);
-  bool rcu_thread = c->flags & SLAB_TYPESAFE_BY_RCU;  // freed from the RCU callback thread
+  bool rcu_thread = static_cast<bool>(c->flags & SLAB_TYPESAFE_BY_RCU);  // freed from the RCU callback thread
   // Words first (the pages leave the cache), then the descriptor: a reader that still finds
   // the old word gets a descriptor of the same type, and re-checks the word. The pages go
   // straight to the buddy: a discarded slab is memory the cache did not need, and parking it in
@@ -346,7 +349,7 @@ void SlabAllocator::discard_slabs(KmemCache* c, std::uint32_t list) {
         c->rcu_inflight = c->rcu_pending;
         c->rcu_pending = kNil;
         c->rcu_armed = true;
-        rcu::call(&c->rcu_head, rcu_discard_cb);
+        rcu::call(&c->rcu_hook.head, rcu_discard_cb);
       }
     } else {
       free_slab_now(c, s);
@@ -358,7 +361,8 @@ void SlabAllocator::discard_slabs(KmemCache* c, std::uint32_t list) {
 // `rcu_armed` stays set until the callback's last access to the cache (the unlock at the end),
 // so kmem_cache_destroy, which waits for it to clear, never frees the cache under it.
 void SlabAllocator::rcu_discard_cb(rcu::Head* h) {
-  KmemCache* c = reinterpret_cast<KmemCache*>(reinterpret_cast<char*>(h) - offsetof(KmemCache, rcu_head));
+  static_assert(offsetof(KmemCache::RcuHook, head) == 0);
+  KmemCache* c = reinterpret_cast<KmemCache::RcuHook*>(h)->cache;
   SlabAllocator* sa = c->sa;
   std::uint32_t list;
   {
@@ -375,7 +379,7 @@ void SlabAllocator::rcu_discard_cb(rcu::Head* h) {
   if (c->rcu_pending != kNil) {  // discarded meanwhile: they wait for a grace period of their own
     c->rcu_inflight = c->rcu_pending;
     c->rcu_pending = kNil;
-    rcu::call(&c->rcu_head, rcu_discard_cb);
+    rcu::call(&c->rcu_hook.head, rcu_discard_cb);
   } else {
     c->rcu_armed = false;
   }

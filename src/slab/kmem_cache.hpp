@@ -44,14 +44,19 @@ class KmemCache {
   bool poison = false;            // checked builds with SLAB_POISON
   bool descriptor = false;        // holds memdescs: its pages count as descriptor metadata
   std::uint32_t mag_cap_max = 0;  // the magazine capacity MAG-GROW stops at
-  unsigned flags = 0;
+  SlabFlags flags;
   void (*ctor)(void*) = nullptr;
   SlabAllocator* sa = nullptr;
+  // Set by kmem_cache_destroy, which keeps the object as a shell (id kDeadCacheId) until the
+  // arena goes, so that a later use of the cache is a precise report, not a use after free.
+  std::atomic<bool> dead{false};
 
-  // Guarded by lock.
+  // Guarded by lock (GUARDED_BY; the slab descriptors' mutable fields too, which the analysis
+  // cannot name: the `_locked` functions that touch them REQUIRE this lock).
   mutable SpinLock lock{LockRank::SlabCache};
-  std::uint32_t partial = kNil, empty = kNil;  // list heads (pfns)
-  std::uint64_t nr_partial = 0, nr_empty = 0, nr_slabs = 0, inuse = 0;  // inuse: slots handed out
+  std::uint32_t partial GUARDED_BY(lock) = kNil, empty GUARDED_BY(lock) = kNil;  // list heads (pfns)
+  std::uint64_t nr_partial GUARDED_BY(lock) = 0, nr_empty GUARDED_BY(lock) = 0;
+  std::uint64_t nr_slabs GUARDED_BY(lock) = 0, inuse GUARDED_BY(lock) = 0;  // inuse: slots handed out
   // Magazine capacity: every magazine the depot holds has mag_cap slots; a thread's pair of
   // another capacity is remade at its next slow path for this cache. Written under lock (it
   // only grows, MAG-GROW); owner threads read it without the lock to see whether their
@@ -59,30 +64,34 @@ class KmemCache {
   std::atomic<std::uint32_t> mag_cap{0};
   // MAG-GROW bookkeeping: slow-path lock takings in this window, and how many found the lock
   // held. grow_due: a window's verdict is "grow"; set under lock, read by slow paths without it.
-  std::uint32_t lock_trips = 0, lock_waits = 0;
+  std::uint32_t lock_trips GUARDED_BY(lock) = 0, lock_waits GUARDED_BY(lock) = 0;
   std::atomic<bool> grow_due{false};
   // The depot: full magazines (arrays of mag_cap objects) handed between threads whole, and
   // empty ones to swap in. Objects in the depot count as in use for their slabs. DEPOT-MAX:
   // nfull + nempty <= depot_max(), so a burst's magazines are reused, not remade, and the
   // depot's metadata stays bounded.
-  void** depot_full[kDepotMax] = {};
-  void** depot_empty[kDepotMax] = {};
-  std::uint32_t nfull = 0, nempty = 0;
-  std::uint32_t rcu_pending = kNil;   // discarded slabs waiting for the next grace period
-  std::uint32_t rcu_inflight = kNil;  // discarded slabs whose grace period is running
-  bool rcu_armed = false;
-  rcu::Head rcu_head{};
+  void** depot_full[kDepotMax] GUARDED_BY(lock) = {};
+  void** depot_empty[kDepotMax] GUARDED_BY(lock) = {};
+  std::uint32_t nfull GUARDED_BY(lock) = 0, nempty GUARDED_BY(lock) = 0;
+  std::uint32_t rcu_pending GUARDED_BY(lock) = kNil;   // discarded slabs waiting for the next grace period
+  std::uint32_t rcu_inflight GUARDED_BY(lock) = kNil;  // discarded slabs whose grace period is running
+  bool rcu_armed GUARDED_BY(lock) = false;
+  // The deferred discard's callback argument: the head first, so the callback finds the cache.
+  struct RcuHook {
+    rcu::Head head{};
+    KmemCache* cache = nullptr;
+  } rcu_hook{{}, this};
 
   // Checked builds: the exact set of objects handed to users (per-object state), guarded by
   // live_mu (rank SlabLive, a leaf: nothing is taken under it).
   mutable RankedMutex live_mu{LockRank::SlabLive};
-  std::unordered_set<std::uintptr_t> live;
+  std::unordered_set<std::uintptr_t> live GUARDED_BY(live_mu);
 
   bool on_slot_boundary(std::uint64_t off) const { return off * div_magic < div_magic; }
   // Magazines, full or empty, the depot may hold at the current capacity (DEPOT-MAX).
   std::uint32_t depot_max() const { return depot_max_for(mag_cap.load(std::memory_order_relaxed), stride); }
   // A magazine slow path took the lock, after finding it held if `waited` (MAG-GROW). Lock held.
-  void count_lock_taking(bool waited) {
+  void count_lock_taking(bool waited) REQUIRES(lock) {
     if (mag_cap.load(std::memory_order_relaxed) >= mag_cap_max) return;
     ++lock_trips;
     lock_waits += waited;
@@ -94,14 +103,15 @@ class KmemCache {
 
 // The lock of a magazine slow path (depot, refill, flush): counts the takings that found it
 // held, the contention MAG-GROW answers with larger magazines.
-class MagLockGuard {
+class SCOPED_CAPABILITY MagLockGuard {
  public:
-  explicit MagLockGuard(KmemCache* c) : c_(c) {
+  // The analysis cannot follow a lock taken by try-or-lock; it is held on both branches.
+  explicit MagLockGuard(KmemCache* c) ACQUIRE(c->lock) NO_THREAD_SAFETY_ANALYSIS : c_(c) {
     bool waited = !c->lock.try_lock();
     if (waited) c->lock.lock();
     c->count_lock_taking(waited);
   }
-  ~MagLockGuard() { c_->lock.unlock(); }
+  ~MagLockGuard() RELEASE() NO_THREAD_SAFETY_ANALYSIS { c_->lock.unlock(); }
   MagLockGuard(const MagLockGuard&) = delete;
   MagLockGuard& operator=(const MagLockGuard&) = delete;
 
@@ -113,7 +123,7 @@ struct SlabCreate {
   const char* name = "";
   std::size_t size = 0;
   std::size_t align = 0;           // 0: 8 (16 for sizes >= 16)
-  unsigned flags = SLAB_NONE;
+  SlabFlags flags = SLAB_NONE;
   void (*ctor)(void*) = nullptr;
   std::size_t freeptr_offset = ~std::size_t{0};  // a 4-byte field free slots may reuse
   bool descriptor = false;  // a memdesc cache (folio, frag, ...): pages count as descriptor metadata

@@ -28,14 +28,14 @@ ThreadSlabCtx* SlabAllocator::attach_ctx() {
     ctx = new (std::nothrow) ThreadSlabCtx();
     if (!ctx) return nullptr;
     ctx->sa = this;
-    ctx->id = id_;
+    ctx->id = view_.id;
     ctx->chunk[0] = ctx->kmalloc_mags;
     for (unsigned i = 1; i < kMaxCaches / kMagChunk; ++i) ctx->chunk[i] = kNoMagazines;
     ctx->bytes = sizeof(ThreadSlabCtx);
     mm_->metadata().caches.fetch_add(ctx->bytes, std::memory_order_relaxed);
     page::set_cache_ext(pc, ext_slot_, ctx);
   }
-  tls_slab = {id_, ctx};
+  tls_slab = {view_.id, ctx};
   return ctx;
 }
 
@@ -52,7 +52,7 @@ void SlabAllocator::flush_ctx(ThreadSlabCtx* ctx) {
 }
 
 void SlabAllocator::flush_thread() {
-  if (tls_slab.id == id_) flush_ctx(tls_slab.ctx);
+  if (tls_slab.id == view_.id) flush_ctx(tls_slab.ctx);
 }
 
 void SlabAllocator::ctx_thread_exit(void* p) {

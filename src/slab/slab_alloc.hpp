@@ -33,9 +33,9 @@ class SlabAllocator {
   Result<KmemCache*> cache_create(const SlabCreate& args);
   void cache_destroy(KmemCache* c);  // objects still allocated: fatal report naming the cache
 
-  MEMDESC_FAST_PATH void* cache_alloc(KmemCache* c, unsigned gfp) {
+  MEMDESC_FAST_PATH void* cache_alloc(KmemCache* c, Gfp gfp) {
     TlsSlabSlot slot = tls_slab;
-    if (MEMDESC_LIKELY(slot.id == id_ && !kChecked && !(gfp & GFP_ZERO))) {
+    if (MEMDESC_LIKELY(slot.id == view_.id && !kChecked && !(gfp & GFP_ZERO))) {
       MagazinePair& m = slot.ctx->chunk[c->id / kMagChunk][c->id % kMagChunk];  // kNoMagazines: count 0
       if (MEMDESC_LIKELY(m.count != 0)) {
         return m.objs[--m.count];
@@ -45,9 +45,9 @@ class SlabAllocator {
   }
 
   MEMDESC_FAST_PATH void cache_free(KmemCache* c, void* p) {
-    std::uintptr_t off = reinterpret_cast<std::uintptr_t>(p) - base_;
-    if (MEMDESC_UNLIKELY(off >= bytes_)) free_bad_slow(c, p, "kmem_cache_free");
-    MemdescWord w = MemdescWord::from_raw(words_[off >> kPageShift].load(std::memory_order_relaxed));
+    std::uintptr_t off = reinterpret_cast<std::uintptr_t>(p) - view_.base;
+    if (MEMDESC_UNLIKELY(off >= view_.bytes)) free_bad_slow(c, p, "kmem_cache_free");
+    MemdescWord w = MemdescWord::from_raw(view_.words[off >> kPageShift].load(std::memory_order_relaxed));
     if (MEMDESC_UNLIKELY(!w.is(MemdescType::Slab) || w.aux() != c->id)) free_bad_slow(c, p, "kmem_cache_free");
     free_object(c->id, p, off, "kmem_cache_free");
   }
@@ -56,11 +56,11 @@ class SlabAllocator {
   // magazine index (kmalloc magazines live inside the thread context). Cost: an index
   // computation, one TLS load, one load of the arena id, three loads and a store on the
   // magazine; the object is not touched.
-  MEMDESC_FAST_PATH void* kmalloc(std::size_t size, unsigned gfp) {
+  MEMDESC_FAST_PATH void* kmalloc(std::size_t size, Gfp gfp) {
     if (MEMDESC_LIKELY(size - 1 < kKmallocMaxCacheSize)) {
       unsigned id = kmalloc_index(size);
       TlsSlabSlot slot = tls_slab;
-      if (MEMDESC_LIKELY(slot.id == id_ && !kChecked && !(gfp & GFP_ZERO))) {
+      if (MEMDESC_LIKELY(slot.id == view_.id && !kChecked && !(gfp & GFP_ZERO))) {
         MagazinePair& m = slot.ctx->kmalloc_mags[id];
         if (MEMDESC_LIKELY(m.count != 0)) return m.objs[--m.count];
       }
@@ -71,18 +71,18 @@ class SlabAllocator {
 
   MEMDESC_FAST_PATH void kfree(const void* cp) {
     void* p = const_cast<void*>(cp);
-    std::uintptr_t off = reinterpret_cast<std::uintptr_t>(p) - base_;
-    if (MEMDESC_UNLIKELY(off >= bytes_)) return kfree_other_slow(p);  // null, kZeroSizePtr or foreign
-    MemdescWord w = MemdescWord::from_raw(words_[off >> kPageShift].load(std::memory_order_relaxed));
+    std::uintptr_t off = reinterpret_cast<std::uintptr_t>(p) - view_.base;
+    if (MEMDESC_UNLIKELY(off >= view_.bytes)) return kfree_other_slow(p);  // null, kZeroSizePtr or foreign
+    MemdescWord w = MemdescWord::from_raw(view_.words[off >> kPageShift].load(std::memory_order_relaxed));
     if (MEMDESC_UNLIKELY(!w.is(MemdescType::Slab))) return kfree_other_slow(p);  // kmalloc_large, misuse
     free_object(w.aux(), p, off, "kfree");  // SLAB-WORD: aux is the id
   }
 
   std::size_t ksize(const void* p) const;
-  void* krealloc(void* p, std::size_t size, unsigned gfp);
-  void* kcalloc(std::size_t n, std::size_t size, unsigned gfp);
+  void* krealloc(void* p, std::size_t size, Gfp gfp);
+  void* kcalloc(std::size_t n, std::size_t size, Gfp gfp);
 
-  std::size_t alloc_bulk(KmemCache* c, unsigned gfp, std::size_t n, void** out);  // all or none
+  std::size_t alloc_bulk(KmemCache* c, Gfp gfp, std::size_t n, void** out);  // all or none
   void free_bulk(KmemCache* c, std::size_t n, void** objs);
   std::size_t shrink(KmemCache* c);  // flushes this thread's magazine, discards empty slabs; pages freed
   // Every cache: this thread's magazines flushed, empty slabs discarded, RCU frees waited for.
@@ -95,7 +95,7 @@ class SlabAllocator {
   // p (inside the arena) lies in a slab of cache c, by its page word (SLAB-WORD).
   bool in_cache(const KmemCache* c, const void* p) const {
     MemdescWord w = MemdescWord::from_raw(
-        words_[(reinterpret_cast<std::uintptr_t>(p) - base_) >> kPageShift].load(std::memory_order_relaxed));
+        view_.words[(reinterpret_cast<std::uintptr_t>(p) - view_.base) >> kPageShift].load(std::memory_order_relaxed));
     return w.is(MemdescType::Slab) && w.aux() == c->id;
   }
 
@@ -119,7 +119,7 @@ class SlabAllocator {
     const FastInfo fi = fast_[id];
     if (MEMDESC_UNLIKELY((arena_off & fi.slab_mask) * fi.div_magic >= fi.div_magic)) return free_bad_id_slow(id, p, op);
     TlsSlabSlot slot = tls_slab;
-    if (MEMDESC_LIKELY(slot.id == id_ && !kChecked)) {
+    if (MEMDESC_LIKELY(slot.id == view_.id && !kChecked)) {
       // The first chunk sits inside the context: kfree of a kmalloc object saves a dependent
       // load.
       MagazinePair& m = MEMDESC_LIKELY(id < kMagChunk) ? slot.ctx->kmalloc_mags[id]
@@ -134,9 +134,14 @@ class SlabAllocator {
     free_slow(caches_[id].load(std::memory_order_relaxed), p, op);
   }
 
-  MEMDESC_SLOW_PATH void* alloc_slow(KmemCache* c, unsigned gfp);
+  // A destroyed cache (its shell) used again: fatal report naming the cache and the call.
+  static void check_alive(const KmemCache* c, const char* op) {
+    if (MEMDESC_UNLIKELY(c->dead.load(std::memory_order_relaxed))) report_dead_cache(c, op);
+  }
+  [[noreturn]] static void report_dead_cache(const KmemCache* c, const char* op);
+  MEMDESC_SLOW_PATH void* alloc_slow(KmemCache* c, Gfp gfp);
   MEMDESC_SLOW_PATH void free_slow(KmemCache* c, void* p, const char* op);
-  MEMDESC_SLOW_PATH void* kmalloc_large_slow(std::size_t size, unsigned gfp);
+  MEMDESC_SLOW_PATH void* kmalloc_large_slow(std::size_t size, Gfp gfp);
   MEMDESC_SLOW_PATH void kfree_other_slow(void* p);
   [[noreturn]] MEMDESC_SLOW_PATH void free_bad_slow(KmemCache* c, void* p, const char* op);
   [[noreturn]] MEMDESC_SLOW_PATH void double_free_slow(KmemCache* c, void* p, const char* op);
@@ -155,7 +160,7 @@ class SlabAllocator {
   // Returns the first `n` (coldest) objects of `m` to their slabs; the slabs to discard are
   // returned as a pfn-linked list for the caller to discard once it holds no lock.
   [[nodiscard]] std::uint32_t flush(KmemCache* c, MagazinePair& m, std::uint32_t n);
-  [[nodiscard]] std::uint32_t flush_locked(KmemCache* c, MagazinePair& m, std::uint32_t n);  // c->lock held
+  [[nodiscard]] std::uint32_t flush_locked(KmemCache* c, MagazinePair& m, std::uint32_t n) REQUIRES(c->lock);  // c->lock held
   [[nodiscard]] std::uint32_t flush_magazine(KmemCache* c, MagazinePair& m);  // both stacks, whole
   [[nodiscard]] std::uint32_t splice(std::uint32_t list, std::uint32_t onto);  // pfn-linked lists
   static void swap_stacks(MagazinePair& m) {
@@ -174,14 +179,14 @@ class SlabAllocator {
   // This thread's stacks for c remade at c's current capacity, their objects kept.
   void restack(ThreadSlabCtx* ctx, KmemCache* c, MagazinePair& m);
   void flush_ctx(ThreadSlabCtx* ctx);  // every magazine, discards done
-  bool depot_get_locked(KmemCache* c, MagazinePair& m);  // an empty m takes a full magazine from the depot
+  bool depot_get_locked(KmemCache* c, MagazinePair& m) REQUIRES(c->lock);  // an empty m takes a full magazine from the depot
   // A full m: its objects stay in the depot as a whole magazine, else (depot full, old-size
   // array) half of them go back to their slabs, in the same lock hold; discards returned.
   [[nodiscard]] std::uint32_t unload(KmemCache* c, MagazinePair& m);
   std::uint32_t depot_drain(KmemCache* c);     // every depot object back to its slab; discards returned
   // depot_drain's work under c->lock: the objects to their slabs, the arrays (of mag_cap slots)
   // into `arrays` for the caller to free after unlocking.
-  [[nodiscard]] std::uint32_t depot_drain_locked(KmemCache* c, void** arrays[kDepotMax], unsigned& narrays);
+  [[nodiscard]] std::uint32_t depot_drain_locked(KmemCache* c, void** arrays[kDepotMax], unsigned& narrays) REQUIRES(c->lock);
 
   // Slab life cycle (kmem_cache.cpp). None of these is called with c->lock held unless _locked.
   Slab* new_slab(KmemCache* c);
@@ -191,19 +196,16 @@ class SlabAllocator {
   void put_to_slab(KmemCache* c, void* p);   // the same without the checked-build bookkeeping
   void rcu_wait_idle(KmemCache* c);         // until no deferred slab free of c is pending
   static void rcu_discard_cb(rcu::Head* h);
-  void* take_object_locked(KmemCache* c, Slab* s);
-  std::uint32_t put_object_locked(KmemCache* c, Slab* s, void* p);  // returns a pfn to discard or kNil
+  void* take_object_locked(KmemCache* c, Slab* s) REQUIRES(c->lock);
+  std::uint32_t put_object_locked(KmemCache* c, Slab* s, void* p) REQUIRES(c->lock);  // returns a pfn to discard or kNil
   Slab* slab_of(const void* p) const;
-  void list_add_locked(KmemCache* c, Slab* s, SlabList l);
-  void list_del_locked(KmemCache* c, Slab* s);
+  void list_add_locked(KmemCache* c, Slab* s, SlabList l) REQUIRES(c->lock);
+  void list_del_locked(KmemCache* c, Slab* s) REQUIRES(c->lock);
   Result<KmemCache*> cache_init(std::unique_ptr<KmemCache> c, const SlabCreate& a, unsigned id);
   void checked_on_alloc(KmemCache* c, void* p);
   void checked_on_free(KmemCache* c, void* p, const char* op);
 
-  std::uint64_t id_ = 0;
-  std::uintptr_t base_ = 0;
-  std::size_t bytes_ = 0;
-  std::atomic<std::uint64_t>* words_ = nullptr;
+  core::ArenaView view_;  // the memmap's fast-path fields; view_.id keys the TLS slot
   page::PageAllocator* pa_ = nullptr;
   unsigned ext_slot_ = 0;  // this layer's slot in the page layer's thread caches
   core::Memmap* mm_ = nullptr;
@@ -218,6 +220,7 @@ class SlabAllocator {
   static_assert(sizeof(FastInfo) == 16, "one load on the free fast path");
   FastInfo fast_[kMaxCaches] = {};
   SpinLock caches_lock_{LockRank::SlabRegistry};
+  std::vector<KmemCache*> graveyard_ GUARDED_BY(caches_lock_);  // destroyed caches' shells, freed with the allocator
 };
 
 }  // namespace memdesc::slab

@@ -2,6 +2,7 @@
 // misuse reports of the free paths, validate() and slabinfo().
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "base/base.hpp"
@@ -45,17 +46,18 @@ bool SlabAllocator::is_live_object(KmemCache* c, const void* p) const {
 
 // ---- misuse reports ------------------------------------------------------------------------
 
+void SlabAllocator::report_dead_cache(const KmemCache* c, const char* op) {
+  report_bad_argument(op, (std::string("cache ") + c->name + " was destroyed (kmem_cache_destroy)").c_str());
+}
+
 void SlabAllocator::free_bad_slow(KmemCache* c, void* p, const char* op) {
-  if (!mm_->contains(p))
-    report_foreign_pointer(op, p, mm_->addr(0), reinterpret_cast<void*>(mm_->base() + mm_->bytes()));
-  MemdescWord w = mm_->word(mm_->pfn(p));
-  char found[96];
-  format_word(w, found, sizeof found);
-  if (w.is(MemdescType::Buddy)) report_double_free(op, p, mm_->pfn(p), found);
+  if (c) check_alive(c, op);
+  core::FoundWord f = core::diagnose_free(*mm_, op, p);  // foreign pointer, double free
+  MemdescWord w = f.word;
   if (!w.is(MemdescType::Slab)) {
     char want[64];
     std::snprintf(want, sizeof want, "an object of cache %s", c ? c->name : "?");
-    report_wrong_type(op, p, want, found);
+    report_wrong_type(op, p, want, f.text);
   }
   KmemCache* owner = caches_[w.aux()].load(std::memory_order_acquire);
   if (c && owner != c) {
@@ -111,21 +113,14 @@ std::vector<SlabCacheInfo> SlabAllocator::slabinfo() const {
 // descriptor (SLAB-WORD, SLAB-COUNT) and the lists are checked against the slabs (SLAB-LIST).
 void SlabAllocator::validate() const {
   std::vector<std::uint64_t> slabs(kMaxCaches), partial(kMaxCaches), empty(kMaxCaches);
-  for (std::uint64_t pfn = 0; pfn < mm_->pages();) {
-    MemdescWord w = mm_->word(pfn);
-    if (!w.is(MemdescType::Slab)) {
-      ++pfn;
-      continue;
-    }
+  auto is_slab = [](MemdescWord w) { return w.is(MemdescType::Slab); };
+  mm_->for_each_block(is_slab, [&](std::uint64_t pfn, MemdescWord w) -> std::uint64_t {
     auto* s = w.desc_as<Slab>();
     KmemCache* c = caches_[w.aux()].load(std::memory_order_acquire);
     if (!c || s->cache != c || s->pfn != pfn || s->order != w.order())
       report_invariant("SLAB-WORD", "pfn %llu: word %s does not match its descriptor", static_cast<unsigned long long>(pfn),
                        to_string(w).c_str());
-    for (std::uint64_t i = 1; i < (std::uint64_t{1} << s->order); ++i)
-      if (mm_->word(pfn + i) != w)
-        report_invariant("SLAB-WORD", "pfn %llu of the slab at %llu has word %s", static_cast<unsigned long long>(pfn + i),
-                         static_cast<unsigned long long>(pfn), to_string(mm_->word(pfn + i)).c_str());
+    mm_->check_block_words("SLAB-WORD", "slab", pfn, std::uint64_t{1} << s->order, w);
     LockGuard g(c->lock);
     std::uint32_t nfree = 0;
     char* base = static_cast<char*>(mm_->addr(pfn));
@@ -145,8 +140,8 @@ void SlabAllocator::validate() const {
     ++slabs[c->id];
     partial[c->id] += s->list == SlabList::Partial;
     empty[c->id] += s->list == SlabList::Empty;
-    pfn += std::uint64_t{1} << s->order;
-  }
+    return std::uint64_t{1} << s->order;
+  });
   for (unsigned id = 0; id < kMaxCaches; ++id) {
     KmemCache* c = caches_[id].load(std::memory_order_acquire);
     if (!c) continue;
@@ -157,11 +152,11 @@ void SlabAllocator::validate() const {
                        static_cast<unsigned long long>(partial[id]), static_cast<unsigned long long>(empty[id]),
                        static_cast<unsigned long long>(c->nr_partial), static_cast<unsigned long long>(c->nr_empty));
     if (c->nfull + c->nempty > c->depot_max())
-      report_invariant("DEPOT-MAX", "cache %s: depot holds %u full and %u empty arrays, at most %u", c->name, c->nfull,
+      report_invariant("DEPOT-MAX", "cache %s: depot holds %u full and %u empty magazines, at most %u", c->name, c->nfull,
                        c->nempty, c->depot_max());
     std::uint32_t cap = c->mag_cap.load(std::memory_order_relaxed);
     if (cap < 1 || cap > c->mag_cap_max)
-      report_invariant("MAG-GROW", "cache %s: stack capacity %u outside 1..%u", c->name, cap, c->mag_cap_max);
+      report_invariant("MAG-GROW", "cache %s: magazine capacity %u outside 1..%u", c->name, cap, c->mag_cap_max);
   }
 }
 

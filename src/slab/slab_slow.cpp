@@ -7,8 +7,9 @@
 
 namespace memdesc::slab {
 
-void* SlabAllocator::alloc_slow(KmemCache* c, unsigned gfp) {
-  ThreadSlabCtx* ctx = (tls_slab.id == id_) ? tls_slab.ctx : attach_ctx();
+void* SlabAllocator::alloc_slow(KmemCache* c, Gfp gfp) {
+  check_alive(c, "kmem_cache_alloc");
+  ThreadSlabCtx* ctx = (tls_slab.id == view_.id) ? tls_slab.ctx : attach_ctx();
   MagazinePair* m = ctx ? magazine(ctx, c) : nullptr;
   void* p = nullptr;
   if (m) {
@@ -31,7 +32,7 @@ void* SlabAllocator::alloc_slow(KmemCache* c, unsigned gfp) {
 
 void SlabAllocator::free_slow(KmemCache* c, void* p, const char* op) {
   if constexpr (kChecked) checked_on_free(c, p, op);
-  ThreadSlabCtx* ctx = (tls_slab.id == id_) ? tls_slab.ctx : attach_ctx();
+  ThreadSlabCtx* ctx = (tls_slab.id == view_.id) ? tls_slab.ctx : attach_ctx();
   MagazinePair* m = ctx ? magazine(ctx, c) : nullptr;
   if (!m) return put_to_slab(c, p);  // no magazine: straight to the slab
   if ((m->objs + m->count)[-1] == p) double_free_slow(c, p, op);  // MAG-TOP, as free_object
@@ -102,7 +103,7 @@ std::uint32_t SlabAllocator::flush_locked(KmemCache* c, MagazinePair& m, std::ui
 
 // ---- bulk, shrink ------------------------------------------------------------------------
 
-std::size_t SlabAllocator::alloc_bulk(KmemCache* c, unsigned gfp, std::size_t n, void** out) {
+std::size_t SlabAllocator::alloc_bulk(KmemCache* c, Gfp gfp, std::size_t n, void** out) {
   for (std::size_t i = 0; i < n; ++i) {
     out[i] = cache_alloc(c, gfp);
     if (!out[i]) {  // all or nothing
@@ -118,7 +119,8 @@ void SlabAllocator::free_bulk(KmemCache* c, std::size_t n, void** objs) {
 }
 
 std::size_t SlabAllocator::shrink(KmemCache* c) {
-  if (tls_slab.id == id_) discard_slabs(c, flush_magazine(c, tls_slab.ctx->chunk[c->id / kMagChunk][c->id % kMagChunk]));
+  check_alive(c, "kmem_cache_shrink");
+  if (tls_slab.id == view_.id) discard_slabs(c, flush_magazine(c, tls_slab.ctx->chunk[c->id / kMagChunk][c->id % kMagChunk]));
   discard_slabs(c, depot_drain(c));
   std::uint32_t list = kNil;
   std::size_t pages = 0;

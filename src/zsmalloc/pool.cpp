@@ -96,7 +96,7 @@ SizeClass* Pool::class_for(std::size_t size) const {
 
 // ---- allocation and freeing ------------------------------------------------------------------
 
-Result<ZsHandle> Pool::malloc(std::size_t size, unsigned gfp) {
+Result<ZsHandle> Pool::malloc(std::size_t size, Gfp gfp) {
   if (size == 0) return Error{Errc::invalid_request, 0, "zs_malloc of 0 bytes"};
   if (size > kZsMaxAllocSize) return Error{Errc::invalid_request, 0, "zs_malloc of more than a page (4096 bytes)"};
   void* slot = sa_->cache_alloc(handle_cache_, gfp & ~GFP_ZERO);

@@ -16,10 +16,15 @@ const char* zs_migrate_result_name(ZsMigrateResult r) {
   return "?";
 }
 
-ZsPool::ZsPool(std::unique_ptr<zsmalloc::Pool> p) : p_(std::move(p)) {}
-ZsPool::~ZsPool() = default;
+ZsPool::ZsPool(std::unique_ptr<zsmalloc::Pool> p, std::atomic<std::uint64_t>* live) : p_(std::move(p)), live_(live) {
+  live_->fetch_add(1, std::memory_order_relaxed);
+}
+ZsPool::~ZsPool() {
+  p_.reset();  // every object and page back to the arena, which is still alive
+  live_->fetch_sub(1, std::memory_order_relaxed);
+}
 
-Result<ZsHandle> ZsPool::malloc(std::size_t size, unsigned gfp) { return p_->malloc(size, gfp); }
+Result<ZsHandle> ZsPool::malloc(std::size_t size, Gfp gfp) { return p_->malloc(size, gfp); }
 void ZsPool::free(ZsHandle h) { p_->free(h); }
 const void* ZsPool::read_begin(ZsHandle h, void* local_copy, std::size_t len) { return p_->read_begin(h, local_copy, len); }
 void ZsPool::read_end(ZsHandle h, const void* mem) { p_->read_end(h, mem); }
@@ -30,7 +35,7 @@ std::uint64_t ZsPool::compact() { return p_->compact(); }
 
 namespace {
 std::uint64_t page_pfn(const zsmalloc::Pool& p, const void* page, const char* op) {
-  if (!p.memmap().contains(page)) report_bad_argument(op, "the address is outside the pool's arena");
+  core::check_in_arena(p.memmap(), op, page);  // a foreign pointer: the one report for it
   return p.memmap().pfn(page);
 }
 }  // namespace

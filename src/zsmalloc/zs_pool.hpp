@@ -56,7 +56,7 @@ class Pool {
   static Result<std::unique_ptr<Pool>> create(slab::SlabAllocator& sa, page::PageAllocator& pa, const ZsPoolConfig& cfg);
   ~Pool();
 
-  Result<ZsHandle> malloc(std::size_t size, unsigned gfp);
+  Result<ZsHandle> malloc(std::size_t size, Gfp gfp);
   void free(ZsHandle h);
   const void* read_begin(ZsHandle h, void* local_copy, std::size_t len);
   void read_end(ZsHandle h, const void* mem);
@@ -66,9 +66,9 @@ class Pool {
   std::uint64_t can_compact() const;
   std::uint64_t compact();
 
-  bool isolate_page(std::uint64_t pfn);
-  ZsMigrateResult migrate_page(std::uint64_t pfn);
-  void putback_page(std::uint64_t pfn);
+  bool isolate_page(std::uint64_t pfn) NO_THREAD_SAFETY_ANALYSIS;  // lock_page_zspage
+  ZsMigrateResult migrate_page(std::uint64_t pfn) NO_THREAD_SAFETY_ANALYSIS;  // lock_page_zspage
+  void putback_page(std::uint64_t pfn) NO_THREAD_SAFETY_ANALYSIS;  // lock_page_zspage
 
   const ZsClassTable& table() const { return table_; }
   std::uint64_t total_pages() const { return pages_allocated_.load(std::memory_order_relaxed); }
@@ -97,15 +97,15 @@ class Pool {
   [[noreturn]] void bad_handle(ZsHandle h, const char* op, const char* why) const;
 
   // Zspage life cycle. alloc_zspage runs with no lock; free_zspage_now with none either.
-  Zspage* alloc_zspage(SizeClass* cls, unsigned gfp);
+  Zspage* alloc_zspage(SizeClass* cls, Gfp gfp);
   void free_zspage_now(Zspage* zs);
   // Unlinks an empty zspage that no isolation holds and marks it Dead: the caller frees it
   // after dropping its locks. Returns false (and leaves it in group 0) when a page is isolated.
-  bool retire_locked(SizeClass* cls, Zspage* zs);
+  bool retire_locked(SizeClass* cls, Zspage* zs) REQUIRES(cls->lock);
 
   // Slots (class lock held).
-  void obj_malloc(SizeClass* cls, Zspage* zs, ZsHandle h);
-  void obj_free(SizeClass* cls, Zspage* zs, std::uint32_t idx);
+  void obj_malloc(SizeClass* cls, Zspage* zs, ZsHandle h) REQUIRES(cls->lock);
+  void obj_free(SizeClass* cls, Zspage* zs, std::uint32_t idx) REQUIRES(cls->lock);
   ZsHandle slot_handle(const SizeClass* cls, const Zspage* zs, std::uint32_t idx) const;  // 0 when free
   std::atomic_ref<std::uint64_t> header(const SizeClass* cls, const Zspage* zs, std::uint32_t idx) const;
   void copy_out(const Zspage* zs, std::uint64_t off, void* dst, std::size_t len) const;
@@ -114,10 +114,10 @@ class Pool {
 
   // Fullness lists (class lock held).
   static unsigned fullness_of(const SizeClass* cls, std::uint32_t inuse);
-  void list_add(SizeClass* cls, Zspage* zs, unsigned group);
-  void list_del(SizeClass* cls, Zspage* zs);
-  void fix_fullness(SizeClass* cls, Zspage* zs);
-  Zspage* find_get(SizeClass* cls, int from, int to) const;  // first zspage scanning groups from..to
+  void list_add(SizeClass* cls, Zspage* zs, unsigned group) REQUIRES(cls->lock);
+  void list_del(SizeClass* cls, Zspage* zs) REQUIRES(cls->lock);
+  void fix_fullness(SizeClass* cls, Zspage* zs) REQUIRES(cls->lock);
+  Zspage* find_get(SizeClass* cls, int from, int to) const REQUIRES(cls->lock);  // first zspage scanning groups from..to
 
   // The zspage lock (ZS-LOCK).
   static void zspage_read_lock(Zspage* zs);
@@ -131,10 +131,12 @@ class Pool {
   // Compaction of one class; returns the pages it freed (retired zspages are freed after the
   // locks are dropped, in batches).
   std::uint64_t compact_class(SizeClass* cls);
-  void migrate_zspage(SizeClass* cls, Zspage* src, Zspage* dst);
+  void migrate_zspage(SizeClass* cls, Zspage* src, Zspage* dst) REQUIRES(cls->lock);
   // Finds the live zspage page `pfn` belongs to and locks its class; null when the page is
   // not this pool's. Runs the RCU lookup: the descriptor cache is typesafe by RCU.
-  Zspage* lock_page_zspage(std::uint64_t pfn, SizeClass** cls_out);
+  // The analysis cannot name the lock of an out-parameter: this function and its callers
+  // (isolate_page, putback_page, migrate_page) are NO_THREAD_SAFETY_ANALYSIS for it.
+  Zspage* lock_page_zspage(std::uint64_t pfn, SizeClass** cls_out) NO_THREAD_SAFETY_ANALYSIS;
 
   std::string name_;
   ZsClassTable table_;
@@ -143,7 +145,7 @@ class Pool {
   core::Memmap* mm_ = nullptr;
   slab::KmemCache* zspage_cache_ = nullptr;  // descriptors: TYPESAFE_BY_RCU, descriptor metadata
   slab::KmemCache* handle_cache_ = nullptr;  // 8-byte handle slots
-  unsigned page_gfp_ = GFP_NONE;
+  Gfp page_gfp_ = GFP_NONE;
   RwSpinLock lock_{LockRank::ZsPool};
   std::unique_ptr<SizeClass[]> storage_;      // distinct classes
   SizeClass* classes_[kZsSizeClasses] = {};   // nominal index → class (merged entries alias)

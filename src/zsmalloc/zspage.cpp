@@ -110,7 +110,7 @@ Zspage* Pool::find_get(SizeClass* cls, int from, int to) const {
 
 // ---- zspage life cycle and lock -------------------------------------------------------------
 
-Zspage* Pool::alloc_zspage(SizeClass* cls, unsigned gfp) {
+Zspage* Pool::alloc_zspage(SizeClass* cls, Gfp gfp) {
   // Descriptor first, then the pages, whose words name it; any failure gives back what was taken.
   auto* zs = static_cast<Zspage*>(sa_->alloc_descriptor(zspage_cache_));
   if (!zs) return nullptr;
@@ -124,7 +124,7 @@ Zspage* Pool::alloc_zspage(SizeClass* cls, unsigned gfp) {
   zs->huge_handle.store(0, std::memory_order_relaxed);
   zs->cls.store(cls, std::memory_order_relaxed);
   zs->pool.store(this, std::memory_order_relaxed);
-  unsigned pgfp = (gfp & ~(GFP_ZERO | GFP_MOVABLE)) | page_gfp_;
+  Gfp pgfp = (gfp & ~(GFP_ZERO | GFP_MOVABLE)) | page_gfp_;
   for (unsigned k = 0; k < cls->pages; ++k) {
     void* page = pa_->alloc(0, pgfp, zs_word(zs, k));
     if (!page) {

@@ -38,18 +38,18 @@ struct alignas(16) Zspage {
 static_assert(sizeof(Zspage) == 128, "a zspage descriptor costs 128 bytes");
 
 struct SizeClass {
-  SpinLock lock{LockRank::ZsClass};
+  mutable SpinLock lock{LockRank::ZsClass};
   // Immutable.
   Pool* pool = nullptr;
   std::uint32_t size = 0, objs = 0, pages = 0, index = 0, first_index = 0;
   bool huge = false;
   // Guarded by lock.
-  Zspage* lists[kZsFullnessGroups] = {};
-  std::uint64_t nr_group[kZsFullnessGroups] = {};
-  std::uint64_t zspages = 0, objs_inuse = 0;
+  Zspage* lists[kZsFullnessGroups] GUARDED_BY(lock) = {};
+  std::uint64_t nr_group[kZsFullnessGroups] GUARDED_BY(lock) = {};
+  std::uint64_t zspages GUARDED_BY(lock) = 0, objs_inuse GUARDED_BY(lock) = 0;
   std::uint32_t header() const { return huge ? 0 : kZsHeaderSize; }
   // Pages compaction could free: whole zspages' worth of free slots (lock held).
-  std::uint64_t freeable_pages() const { return (zspages * objs - objs_inuse) / objs * pages; }
+  std::uint64_t freeable_pages() const REQUIRES(lock) { return (zspages * objs - objs_inuse) / objs * pages; }
 };
 
 // The word of page `pos` of a zspage's chain (ZS-WORD).

@@ -164,3 +164,24 @@ TEST_F(SlabDeath, Poison) {
       },
       "memdesc: invalid object: kmem_cache_alloc\\(0x[0-9a-f]+\\): cache poisoned: poison overwritten");
 }
+
+// A destroyed cache stays a shell until its arena goes: every later use is a precise report.
+TEST_F(SlabDeath, UseOfADestroyedCache) {
+  auto use = [](int how) {
+    auto a = test::make_arena(16 << 20);
+    KmemCache* c = a->kmem_cache_create("gone", 48).value();
+    void* p = a->kmem_cache_alloc(c);
+    a->kmem_cache_free(c, p);
+    a->kmem_cache_destroy(c);
+    KmemCache* again = a->kmem_cache_create("new", 48).value();  // may take the old id
+    (void)again;
+    if (how == 0) (void)a->kmem_cache_alloc(c);
+    if (how == 1) a->kmem_cache_free(c, a->kmalloc(48));
+    if (how == 2) a->kmem_cache_destroy(c);
+    if (how == 3) (void)a->kmem_cache_shrink(c);
+  };
+  EXPECT_DEATH(use(0), "memdesc: bad argument: kmem_cache_alloc: cache gone was destroyed \\(kmem_cache_destroy\\)");
+  EXPECT_DEATH(use(1), "memdesc: bad argument: kmem_cache_free: cache gone was destroyed");
+  EXPECT_DEATH(use(2), "memdesc: bad argument: kmem_cache_destroy: cache gone was destroyed");
+  EXPECT_DEATH(use(3), "memdesc: bad argument: kmem_cache_shrink: cache gone was destroyed");
+}

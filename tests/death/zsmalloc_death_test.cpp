@@ -138,3 +138,36 @@ TEST_F(ZsDeath, PutbackOfAPageNotIsolated) {
 }
 
 }  // namespace
+
+// An arena must outlive what uses its memory: ~Arena says so instead of a crash later.
+TEST_F(ZsDeath, ArenaDestroyedBeforeItsPool) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        auto p = pool_of(*a);
+        a.reset();
+      },
+      "memdesc: bad argument: ~Arena: destroyed while 1 zsmalloc pool\\(s\\) and 0 page_frag cache\\(s\\) still use it");
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        PageFragCache c = a->page_frag_cache();
+        PageFragCache moved = std::move(c);  // counted once
+        a.reset();
+      },
+      "memdesc: bad argument: ~Arena: destroyed while 0 zsmalloc pool\\(s\\) and 1 page_frag cache\\(s\\) still use it");
+}
+
+// ZS-LOCK: a zspage left locked with no access under way is found by validate() under its own ID.
+TEST_F(ZsDeath, ValidateFindsAZspageLeftLocked) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        auto p = pool_of(*a);
+        ZsHandle h = p->malloc(100).value();
+        char buf[100];
+        (void)p->read_begin(h, buf, 100);  // holds the zspage's read lock until read_end
+        p->validate();
+      },
+      "memdesc: invariant ZS-LOCK violated: pool d class [0-9]+: zspage 0x[0-9a-f]+ is locked \\(1\\)");
+}

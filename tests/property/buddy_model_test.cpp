@@ -51,7 +51,7 @@ TEST_P(BuddyModel, RandomSequencesMatchTheModel) {
     if (do_alloc) {
       // Small orders are common, large ones rare.
       unsigned order = static_cast<unsigned>(std::min<std::uint64_t>(mc.max_order, std::countr_zero(rng() | (1ull << 12)) ));
-      unsigned gfp = (rng() & 1) ? GFP_MOVABLE : GFP_NONE;
+      Gfp gfp = (rng() & 1) ? GFP_MOVABLE : GFP_NONE;
       if (rng() % 4 == 0) gfp |= GFP_ZERO;
       void* p = a->alloc_pages(order, gfp);
       if (!p) {

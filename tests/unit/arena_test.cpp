@@ -196,3 +196,15 @@ TEST(Arena, ManyArenasInOneThread) {
     a->free_pages(p);
   }
 }
+
+// Flags are types: swapping the order and the flags of a call does not compile.
+template <class A>
+constexpr bool flags_and_order_swap_compiles = requires(A& a) { a.alloc_pages(GFP_ZERO, 2u); };
+template <class A>
+constexpr bool unsigned_flags_compile = requires(A& a) { a.alloc_pages(2u, 2u); };
+static_assert(!flags_and_order_swap_compiles<Arena>);
+static_assert(!unsigned_flags_compile<Arena>);
+static_assert(requires(Arena& a) { a.alloc_pages(2u, GFP_ZERO | GFP_MOVABLE); });
+template <class A>
+constexpr bool slab_flags_from_unsigned = requires(A& a) { a.kmem_cache_create("x", 8, 0, 1u); };
+static_assert(!slab_flags_from_unsigned<Arena>);
