@@ -65,72 +65,82 @@ SlabAllocator::~SlabAllocator() {
 
 // ---- creation and destruction of caches ---------------------------------------------------
 
-Result<KmemCache*> SlabAllocator::cache_init(std::unique_ptr<KmemCache> c, const SlabCreate& a, unsigned id) {
+// Geometry (slot, slab order, freelist-link place) and magazine sizing, from what the creator
+// asked for; every field set here is immutable afterwards.
+Error KmemCache::init(const SlabCreate& a, unsigned cache_id, SlabAllocator* owner, const core::Memmap* memmap) {
   if (a.size == 0 || a.size > (std::size_t{1} << 20)) return Error{Errc::invalid_config, 0, "object size must be 1 B .. 1 MiB"};
-  std::size_t align = a.align ? a.align : (a.size >= 16 ? 16 : 8);
-  if (a.flags & SLAB_HWCACHE_ALIGN) align = std::max<std::size_t>(align, 64);
-  if (!is_pow2(align) || align > kPageSize) return Error{Errc::invalid_config, 0, "alignment must be a power of two <= 4096"};
+  std::size_t al = a.align ? a.align : (a.size >= 16 ? 16 : 8);
+  if (a.flags & SLAB_HWCACHE_ALIGN) al = std::max<std::size_t>(al, 64);
+  if (!is_pow2(al) || al > kPageSize) return Error{Errc::invalid_config, 0, "alignment must be a power of two <= 4096"};
   bool rcu = static_cast<bool>(a.flags & SLAB_TYPESAFE_BY_RCU);
   bool keep_contents = rcu || a.ctor;  // a free object must keep what readers or the ctor rely on
+  // MEMDESC-RCU: lockless lookups read descriptors of any type through a stale word, so a
+  // cache of memdescs must keep its memory typesafe across a grace period.
+  if (a.descriptor && !rcu) return Error{Errc::invalid_config, 0, "a descriptor cache must be SLAB_TYPESAFE_BY_RCU"};
   if ((a.flags & SLAB_POISON) && keep_contents)
     return Error{Errc::invalid_config, 0, "SLAB_POISON cannot be combined with SLAB_TYPESAFE_BY_RCU or a constructor"};
   bool has_freeptr_off = a.freeptr_offset != ~std::size_t{0};
   if (has_freeptr_off && (a.freeptr_offset % 4 != 0 || a.freeptr_offset + 4 > a.size))
     return Error{Errc::invalid_config, 0, "freeptr_offset must name a 4-byte-aligned field inside the object"};
 
-  std::snprintf(c->name, sizeof c->name, "%s", a.name);
-  c->id = static_cast<std::uint16_t>(id);
-  c->object_size = static_cast<std::uint32_t>(a.size);
-  c->align = static_cast<std::uint32_t>(align);
-  c->flags = a.flags;
-  c->ctor = a.ctor;
-  c->sa = this;
+  std::snprintf(name, sizeof name, "%s", a.name);
+  id = static_cast<std::uint16_t>(cache_id);
+  object_size = static_cast<std::uint32_t>(a.size);
+  align = static_cast<std::uint32_t>(al);
+  flags = a.flags;
+  ctor = a.ctor;
+  sa = owner;
+  mm = memmap;
   std::size_t slot = std::max<std::size_t>(a.size, 8);
   if (kChecked && (a.flags & SLAB_RED_ZONE)) {
-    c->redzone_off = static_cast<std::uint32_t>(align_up(slot, 8));
-    slot = c->redzone_off + kRedZoneBytes;
+    redzone_off = static_cast<std::uint32_t>(align_up(slot, 8));
+    slot = redzone_off + kRedZoneBytes;
   }
   if (keep_contents && !has_freeptr_off) {  // the link goes after the object
-    c->freeptr_off = static_cast<std::uint32_t>(align_up(slot, 4));
-    slot = c->freeptr_off + 4;
+    freeptr_off = static_cast<std::uint32_t>(align_up(slot, 4));
+    slot = freeptr_off + 4;
   } else {
-    c->freeptr_off = has_freeptr_off ? static_cast<std::uint32_t>(a.freeptr_offset) : 0;
+    freeptr_off = has_freeptr_off ? static_cast<std::uint32_t>(a.freeptr_offset) : 0;
   }
-  c->stride = static_cast<std::uint32_t>(align_up(slot, align));
-  c->poison = kChecked && (a.flags & SLAB_POISON);
-  c->div_magic = ~std::uint64_t{0} / c->stride + 1;
-  c->reserved_slots = (id == kDescriptorCacheId) ? 1 : 0;
-  c->descriptor = a.descriptor || id == kDescriptorCacheId;
+  stride = static_cast<std::uint32_t>(align_up(slot, al));
+  poison = kChecked && (a.flags & SLAB_POISON);
+  div_magic = ~std::uint64_t{0} / stride + 1;
+  reserved_slots = (cache_id == kDescriptorCacheId) ? 1 : 0;
+  descriptor = a.descriptor || cache_id == kDescriptorCacheId;
 
   // Slab size: the smallest order (<= 3) that holds 16 objects with at most 1/16 waste, else
   // order 3; then at least 2 objects where the arena's largest block allows, at least 1.
   unsigned best = 3;
   for (unsigned o = 0; o <= 3; ++o) {
-    std::size_t bytes = kPageSize << o, n = bytes / c->stride, waste = bytes - n * c->stride;
+    std::size_t bytes = kPageSize << o, n = bytes / stride, waste = bytes - n * stride;
     if (n >= 16 && waste * 16 <= bytes) {
       best = o;
       break;
     }
   }
-  best = std::min(best, mm_->max_order());  // small arenas: smaller slabs
-  while ((kPageSize << best) / c->stride < 2 && best < mm_->max_order()) ++best;
-  if ((kPageSize << best) / c->stride < 1) return Error{Errc::invalid_config, 0, "object too large for the arena's largest block"};
-  c->order = static_cast<std::uint8_t>(best);
-  std::size_t n = std::min<std::size_t>((kPageSize << best) / c->stride, 65535);
-  c->objects = static_cast<std::uint16_t>(n);
+  best = std::min(best, mm->max_order());  // small arenas: smaller slabs
+  while ((kPageSize << best) / stride < 2 && best < mm->max_order()) ++best;
+  if ((kPageSize << best) / stride < 1) return Error{Errc::invalid_config, 0, "object too large for the arena's largest block"};
+  order = static_cast<std::uint8_t>(best);
+  std::size_t n = std::min<std::size_t>((kPageSize << best) / stride, 65535);
+  objects = static_cast<std::uint16_t>(n);
   // Magazine capacity (MAG-GROW): at most about 32 KiB of objects, 16..64 of them (128 of
   // objects up to 64 bytes, which halves the depot trips of bursts of tiny objects), never more
   // than 64 KiB (8 objects of 8 KiB; 2 of anything above 32 KiB): enough to amortise the cache
   // lock even for 4 KiB objects under two threads' contention. A magazine starts with room for
   // 16 KiB of objects and grows only when the lock is found held often, so caches of big
   // objects that threads use now and then hoard little memory (docs/MEASUREMENTS.md).
-  const std::size_t most_objects = c->stride <= 64 ? 128 : 64;
-  c->mag_cap_max = static_cast<std::uint32_t>(std::min(std::clamp<std::size_t>(kStackTargetBytes / c->stride, 16, most_objects),
-                                                       std::max<std::size_t>(2, kStackMaxBytes / c->stride)));
-  c->mag_cap.store(std::min<std::uint32_t>(c->mag_cap_max, static_cast<std::uint32_t>(
-                                                               std::max<std::size_t>(2, kStackStartBytes / c->stride))),
+  const std::size_t most_objects = stride <= 64 ? 128 : 64;
+  mag_cap_max = static_cast<std::uint32_t>(std::min(std::clamp<std::size_t>(kStackTargetBytes / stride, 16, most_objects),
+                                                       std::max<std::size_t>(2, kStackMaxBytes / stride)));
+  mag_cap.store(std::min<std::uint32_t>(mag_cap_max, static_cast<std::uint32_t>(
+                                                               std::max<std::size_t>(2, kStackStartBytes / stride))),
                    std::memory_order_relaxed);
+  return Error::none();
+}
 
+Result<KmemCache*> SlabAllocator::cache_init(std::unique_ptr<KmemCache> c, const SlabCreate& a, unsigned id) {
+  if (Error e = c->init(a, id, this, mm_)) return e;
   KmemCache* raw = c.release();
   fast_[id] = {raw->div_magic, (kPageSize << raw->order) - 1};
   caches_[id].store(raw, std::memory_order_release);
@@ -174,7 +184,7 @@ void SlabAllocator::cache_destroy(KmemCache* c) {
     for (std::uint32_t* head : {&c->partial, &c->empty})
       while (*head != kNil) {
         Slab* s = slab_of(mm_->addr(*head));
-        list_del_locked(c, s);
+        c->list_del_locked(s);
         s->next = all;
         all = s->pfn;
       }
@@ -194,76 +204,76 @@ void SlabAllocator::cache_destroy(KmemCache* c) {
 
 // ---- slab lists and objects on slabs --------------------------------------------------------
 
-Slab* SlabAllocator::slab_of(const void* p) const {
-  return MemdescWord::from_raw(view_.words[(reinterpret_cast<std::uintptr_t>(p) - view_.base) >> kPageShift].load(
-                                   std::memory_order_acquire))
-      .desc_as<Slab>();
-}
-
-void SlabAllocator::list_add_locked(KmemCache* c, Slab* s, SlabList l) {
-  std::uint32_t& head = (l == SlabList::Partial) ? c->partial : c->empty;
+void KmemCache::list_add_locked(Slab* s, SlabList l) {
+  std::uint32_t& head = (l == SlabList::Partial) ? partial : empty;
   s->prev = kNil;
   s->next = head;
-  if (head != kNil) slab_of(mm_->addr(head))->prev = s->pfn;
+  if (head != kNil) slab_at(head)->prev = s->pfn;
   head = s->pfn;
   s->list = l;
-  ++(l == SlabList::Partial ? c->nr_partial : c->nr_empty);
+  ++(l == SlabList::Partial ? nr_partial : nr_empty);
 }
 
-void SlabAllocator::list_del_locked(KmemCache* c, Slab* s) {
+void KmemCache::list_del_locked(Slab* s) {
   if (s->list == SlabList::None) return;
-  std::uint32_t& head = (s->list == SlabList::Partial) ? c->partial : c->empty;
-  if (s->prev != kNil) slab_of(mm_->addr(s->prev))->next = s->next;
+  std::uint32_t& head = (s->list == SlabList::Partial) ? partial : empty;
+  if (s->prev != kNil) slab_at(s->prev)->next = s->next;
   else head = s->next;
-  if (s->next != kNil) slab_of(mm_->addr(s->next))->prev = s->prev;
-  --(s->list == SlabList::Partial ? c->nr_partial : c->nr_empty);
+  if (s->next != kNil) slab_at(s->next)->prev = s->prev;
+  --(s->list == SlabList::Partial ? nr_partial : nr_empty);
   s->list = SlabList::None;
   s->next = s->prev = kNil;
 }
 
-void* SlabAllocator::take_object_locked(KmemCache* c, Slab* s) {
-  char* base = static_cast<char*>(mm_->addr(s->pfn));
+void* KmemCache::take_object_locked(Slab* s) {
+  char* base = static_cast<char*>(mm->addr(s->pfn));
   void* obj;
   if (s->freelist) {
     obj = base + (s->freelist - 1);
-    std::uint32_t next = load_link(obj, c->freeptr_off);
-    if (next && (next - 1 >= std::uint32_t{s->objects} * c->stride || !c->on_slot_boundary(next - 1)))
-      report_bad_object("kmem_cache_alloc", obj, c->name, "freelist link overwritten (use after free?)");
+    std::uint32_t next = load_link(obj, freeptr_off);
+    if (next && (next - 1 >= std::uint32_t{s->objects} * stride || !on_slot_boundary(next - 1)))
+      report_bad_object("kmem_cache_alloc", obj, name, "freelist link overwritten (use after free?)");
     s->freelist = next;
   } else {
-    obj = base + std::size_t{s->bump} * c->stride;
+    obj = base + std::size_t{s->bump} * stride;
     ++s->bump;
   }
   ++s->inuse;
-  ++c->inuse;
-  if (s->inuse == s->objects) list_del_locked(c, s);  // full: on no list (SLAB-LIST)
+  ++inuse;
+  if (s->inuse == s->objects) list_del_locked(s);  // full: on no list (SLAB-LIST)
   return obj;
 }
 
-std::uint32_t SlabAllocator::put_object_locked(KmemCache* c, Slab* s, void* obj) {
-  char* base = static_cast<char*>(mm_->addr(s->pfn));
+std::uint32_t KmemCache::put_object_locked(Slab* s, void* obj) {
+  char* base = static_cast<char*>(mm->addr(s->pfn));
   std::uint32_t off = static_cast<std::uint32_t>(static_cast<char*>(obj) - base);
-  if (off / c->stride >= s->bump || off / c->stride < c->reserved_slots)
-    report_bad_object("kfree", obj, c->name, "object was never allocated");
+  if (off / stride >= s->bump || off / stride < reserved_slots)
+    report_bad_object("kfree", obj, name, "object was never allocated");
   // MAG-TOP at the slab: the object on top of the freelist, or a slab with nothing handed out.
-  if (s->freelist == off + 1 || s->inuse == c->reserved_slots)
-    report_bad_object("kfree", obj, c->name, "double free (object is already free)");
-  store_link(obj, c->freeptr_off, s->freelist);
+  if (s->freelist == off + 1 || s->inuse == reserved_slots)
+    report_bad_object("kfree", obj, name, "double free (object is already free)");
+  store_link(obj, freeptr_off, s->freelist);
   s->freelist = off + 1;
   bool was_full = s->list == SlabList::None;
   --s->inuse;
-  --c->inuse;
-  if (s->inuse == c->reserved_slots) {  // empty
-    list_del_locked(c, s);
-    if (c->nr_empty >= kMinEmpty) {
-      --c->nr_slabs;
+  --inuse;
+  if (s->inuse == reserved_slots) {  // empty
+    list_del_locked(s);
+    if (nr_empty >= kMinEmpty) {
+      --nr_slabs;
       return s->pfn;  // the caller discards it
     }
-    list_add_locked(c, s, SlabList::Empty);
+    list_add_locked(s, SlabList::Empty);
   } else if (was_full) {
-    list_add_locked(c, s, SlabList::Partial);
+    list_add_locked(s, SlabList::Partial);
   }
   return kNil;
+}
+
+Slab* SlabAllocator::slab_of(const void* p) const {
+  return MemdescWord::from_raw(view_.words[(reinterpret_cast<std::uintptr_t>(p) - view_.base) >> kPageShift].load(
+                                   std::memory_order_acquire))
+      .desc_as<Slab>();
 }
 
 // ---- slab life cycle -------------------------------------------------------------------------

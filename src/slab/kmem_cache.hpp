@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "base/base.hpp"
+#include "core/core.hpp"
 #include "rcu/rcu.hpp"
 #include "slab/magazine.hpp"
 #include "slab/slab_desc.hpp"
@@ -24,6 +25,8 @@ inline constexpr unsigned kMinEmpty = 1;             // empty slabs a cache keep
 inline constexpr std::uint8_t kPoisonFree = 0x6b;    // checked builds, SLAB_POISON: a free object's bytes
 inline constexpr std::uint8_t kRedZone = 0xbb;       // checked builds, SLAB_RED_ZONE: the guard bytes
 inline constexpr std::uint32_t kRedZoneBytes = 16;
+
+struct SlabCreate;
 
 class KmemCache {
  public:
@@ -47,6 +50,7 @@ class KmemCache {
   SlabFlags flags;
   void (*ctor)(void*) = nullptr;
   SlabAllocator* sa = nullptr;
+  const core::Memmap* mm = nullptr;  // the arena's: slab pfns to addresses and descriptors
   // Set by kmem_cache_destroy, which keeps the object as a shell (id kDeadCacheId) until the
   // arena goes, so that a later use of the cache is a precise report, not a use after free.
   std::atomic<bool> dead{false};
@@ -87,7 +91,16 @@ class KmemCache {
   mutable RankedMutex live_mu{LockRank::SlabLive};
   std::unordered_set<std::uintptr_t> live GUARDED_BY(live_mu);
 
+  [[nodiscard]] Error init(const SlabCreate& a, unsigned cache_id, SlabAllocator* owner, const core::Memmap* memmap);
   bool on_slot_boundary(std::uint64_t off) const { return off * div_magic < div_magic; }
+  Slab* slab_at(std::uint32_t pfn) const { return mm->word(pfn).desc_as<Slab>(); }  // a slab of this cache
+
+  // The lists (SLAB-LIST) and the objects on slabs (SLAB-COUNT, MAG-TOP at the slab), with
+  // the lock held: the cache's counters and its slabs' descriptors change together.
+  void list_add_locked(Slab* s, SlabList l) REQUIRES(lock);
+  void list_del_locked(Slab* s) REQUIRES(lock);
+  void* take_object_locked(Slab* s) REQUIRES(lock);              // the next free object of s
+  std::uint32_t put_object_locked(Slab* s, void* p) REQUIRES(lock);  // a pfn to discard, or kNil
   // Magazines, full or empty, the depot may hold at the current capacity (DEPOT-MAX).
   std::uint32_t depot_max() const { return depot_max_for(mag_cap.load(std::memory_order_relaxed), stride); }
   // A magazine slow path took the lock, after finding it held if `waited` (MAG-GROW). Lock held.

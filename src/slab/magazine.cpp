@@ -241,7 +241,7 @@ std::uint32_t SlabAllocator::depot_drain_locked(KmemCache* c, void** arrays[kDep
     void** objs = c->depot_full[--c->nfull];
     for (std::uint32_t i = 0; i < cap; ++i) {
       Slab* s = slab_of(objs[i]);
-      std::uint32_t d = put_object_locked(c, s, objs[i]);
+      std::uint32_t d = c->put_object_locked(s, objs[i]);
       if (d != kNil) {
         s->next = discard;
         discard = d;

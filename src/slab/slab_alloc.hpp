@@ -196,11 +196,7 @@ class SlabAllocator {
   void put_to_slab(KmemCache* c, void* p);   // the same without the checked-build bookkeeping
   void rcu_wait_idle(KmemCache* c);         // until no deferred slab free of c is pending
   static void rcu_discard_cb(rcu::Head* h);
-  void* take_object_locked(KmemCache* c, Slab* s) REQUIRES(c->lock);
-  std::uint32_t put_object_locked(KmemCache* c, Slab* s, void* p) REQUIRES(c->lock);  // returns a pfn to discard or kNil
   Slab* slab_of(const void* p) const;
-  void list_add_locked(KmemCache* c, Slab* s, SlabList l) REQUIRES(c->lock);
-  void list_del_locked(KmemCache* c, Slab* s) REQUIRES(c->lock);
   Result<KmemCache*> cache_init(std::unique_ptr<KmemCache> c, const SlabCreate& a, unsigned id);
   void checked_on_alloc(KmemCache* c, void* p);
   void checked_on_free(KmemCache* c, void* p, const char* op);

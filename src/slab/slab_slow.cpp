@@ -58,11 +58,11 @@ bool SlabAllocator::refill(KmemCache* c, MagazinePair& m) {
         if (head == kNil) break;
         Slab* s = slab_of(mm_->addr(head));
         if (s->list == SlabList::Empty) {  // an empty slab starts to be used: partial
-          list_del_locked(c, s);
-          list_add_locked(c, s, SlabList::Partial);
+          c->list_del_locked(s);
+          c->list_add_locked(s, SlabList::Partial);
         }
         bool from_bump = !s->freelist;
-        void* obj = take_object_locked(c, s);
+        void* obj = c->take_object_locked(s);
         if (from_bump && c->ctor) fresh[nfresh++] = obj;
         m.objs[m.count++] = obj;
       }
@@ -75,7 +75,7 @@ bool SlabAllocator::refill(KmemCache* c, MagazinePair& m) {
     ++c->nr_slabs;
     // Nothing is handed out yet: the empty list (SLAB-LIST). The retry may find a magazine
     // another thread left in the depot meanwhile and take that; the slab then waits there.
-    list_add_locked(c, s, SlabList::Empty);
+    c->list_add_locked(s, SlabList::Empty);
   }
 }
 
@@ -90,7 +90,7 @@ std::uint32_t SlabAllocator::flush_locked(KmemCache* c, MagazinePair& m, std::ui
   for (std::uint32_t i = 0; i < n; ++i) {  // the bottom of the stack is the coldest
     void* obj = m.objs[i];
     Slab* s = slab_of(obj);
-    std::uint32_t d = put_object_locked(c, s, obj);
+    std::uint32_t d = c->put_object_locked(s, obj);
     if (d != kNil) {
       s->next = discard;
       discard = d;
@@ -128,7 +128,7 @@ std::size_t SlabAllocator::shrink(KmemCache* c) {
     LockGuard g(c->lock);
     while (c->empty != kNil) {
       Slab* s = slab_of(mm_->addr(c->empty));
-      list_del_locked(c, s);
+      c->list_del_locked(s);
       --c->nr_slabs;
       s->next = list;
       list = s->pfn;

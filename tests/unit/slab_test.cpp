@@ -10,6 +10,7 @@
 
 #include "base/compiler.hpp"
 #include "rcu/rcu.hpp"
+#include "slab/slab.hpp"
 #include "test_support.hpp"
 
 using namespace memdesc;
@@ -473,4 +474,22 @@ TEST(KmemCache, ManyCachesAndIdsAreReused) {
     for (KmemCache* c : cs) a->kmem_cache_destroy(c);
   }
   test::expect_all_returned(*a);
+}
+
+// MEMDESC-RCU: a cache of memdescs must be SLAB_TYPESAFE_BY_RCU (lockless lookups read
+// descriptors through stale words); asking for one without it is refused.
+TEST(KmemCache, ADescriptorCacheMustBeTypesafeByRcu) {
+  auto mm = core::Memmap::create(16 << 20, 10, 0);
+  auto pa = page::PageAllocator::create(*mm.value(), {});
+  auto sa = slab::SlabAllocator::create(*pa.value());
+  ASSERT_TRUE(sa.ok());
+  slab::SlabCreate plain{.name = "desc", .size = 32, .descriptor = true};
+  auto bad = sa.value()->cache_create(plain);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, Errc::invalid_config);
+  EXPECT_STREQ(bad.error().what, "a descriptor cache must be SLAB_TYPESAFE_BY_RCU");
+  slab::SlabCreate rcu{.name = "desc", .size = 32, .flags = SLAB_TYPESAFE_BY_RCU, .descriptor = true};
+  auto good = sa.value()->cache_create(rcu);
+  ASSERT_TRUE(good.ok());
+  sa.value()->cache_destroy(good.value());
 }
