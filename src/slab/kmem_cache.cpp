@@ -22,7 +22,7 @@ Result<std::unique_ptr<SlabAllocator>> SlabAllocator::create(page::PageAllocator
   sa->pa_ = &pa;
   sa->mm_ = &mm;
   sa->view_ = mm.view();
-  sa->register_contexts();
+  sa->mags_.init(sa.get(), &pa, &mm);
 
   // The descriptor cache first: its slabs describe themselves (SLAB-SELF), so it needs no
   // other cache. Then the kmalloc classes.
@@ -39,8 +39,7 @@ Result<std::unique_ptr<SlabAllocator>> SlabAllocator::create(page::PageAllocator
 }
 
 SlabAllocator::~SlabAllocator() {
-  page::detach_cache_ext(pa_, ext_slot_);  // contexts of every thread: released
-  if (tls_slab.id == view_.id) tls_slab = {};
+  mags_.detach();
   // Deferred slab frees of RCU caches still reference us; callbacks may re-arm themselves.
   for (bool armed = true; armed;) {
     rcu::barrier();
@@ -164,18 +163,8 @@ void SlabAllocator::cache_destroy(KmemCache* c) {
   if (c->id < kFirstUserCacheId) report_bad_argument("kmem_cache_destroy", "built-in caches cannot be destroyed");
   // Every thread's magazine for this cache goes back to the slabs. The caller guarantees no
   // thread uses the cache any more (and has synchronised with them).
-  std::uint32_t discard = kNil;
-  {
-    page::for_each_cache_ext(pa_, ext_slot_, [&](void* p) {
-      auto* ctx = static_cast<ThreadSlabCtx*>(p);
-      MagazinePair& m = ctx->chunk[c->id / kMagChunk][c->id % kMagChunk];  // kNoMagazines: cap 0
-      if (!m.cap) return;
-      discard = splice(flush_magazine(c, m), discard);
-      ctx->bytes -= release_stacks(m);
-    });
-  }
-  discard_slabs(c, discard);
-  discard_slabs(c, depot_drain(c));
+  discard_slabs(c, mags_.flush_everywhere(c));
+  discard_slabs(c, mags_.depot_drain(c));
   if (c->flags & SLAB_TYPESAFE_BY_RCU) rcu_wait_idle(c);
   std::uint32_t all = kNil;
   {
@@ -344,7 +333,7 @@ void SlabAllocator::free_to_slab(KmemCache* c, void* p) {
 void SlabAllocator::put_to_slab(KmemCache* c, void* p) {
   void* one[1] = {p};
   MagazinePair m{1, 1, 0, one};
-  discard_slabs(c, flush(c, m, 1));
+  discard_slabs(c, mags_.flush(c, m, 1));
 }
 
 void SlabAllocator::discard_slabs(KmemCache* c, std::uint32_t list) {

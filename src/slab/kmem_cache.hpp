@@ -14,7 +14,7 @@
 #include "base/base.hpp"
 #include "core/core.hpp"
 #include "rcu/rcu.hpp"
-#include "slab/magazine.hpp"
+#include "slab/magazine_pair.hpp"
 #include "slab/slab_desc.hpp"
 
 namespace memdesc::slab {

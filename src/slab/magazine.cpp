@@ -1,5 +1,5 @@
-// slab/magazine.cpp — thread contexts and their magazine pairs (make, grow, restack, flush,
-// thread exit), and the depot (DEPOT-MAX).
+// slab/magazine.cpp — the magazine layer (slab/magazine.hpp): thread contexts and their magazine
+// pairs (make, grow, restack, flush, thread exit), transfers to and from slabs, and the depot.
 #include "slab/magazine.hpp"
 
 #include <algorithm>
@@ -12,58 +12,81 @@
 namespace memdesc::slab {
 namespace {
 
-const page::CacheExtOps kCtxOps{&SlabAllocator::ctx_thread_exit, &SlabAllocator::ctx_release};
+const page::CacheExtOps kCtxOps{&Magazines::ctx_thread_exit, &Magazines::ctx_release};
 
 }  // namespace
 
 // ---- thread contexts ---------------------------------------------------------------------
 
-void SlabAllocator::register_contexts() { ext_slot_ = page::register_cache_ext(pa_, &kCtxOps); }
+void Magazines::init(SlabAllocator* sa, page::PageAllocator* pa, core::Memmap* mm) {
+  sa_ = sa;
+  pa_ = pa;
+  mm_ = mm;
+  id_ = mm->id();
+  ext_slot_ = page::register_cache_ext(pa_, &kCtxOps);
+}
 
-ThreadSlabCtx* SlabAllocator::attach_ctx() {
+void Magazines::detach() {
+  page::detach_cache_ext(pa_, ext_slot_);  // contexts of every thread: released
+  if (tls_slab.id == id_) tls_slab = {};
+}
+
+std::uint32_t Magazines::flush_everywhere(KmemCache* c) {
+  std::uint32_t discard = kNil;
+  page::for_each_cache_ext(pa_, ext_slot_, [&](void* p) {
+    auto* ctx = static_cast<ThreadSlabCtx*>(p);
+    MagazinePair& m = ctx->chunk[c->id / kMagChunk][c->id % kMagChunk];  // kNoMagazines: cap 0
+    if (!m.cap) return;
+    discard = splice(flush_pair(c, m), discard);
+    ctx->bytes -= release_stacks(m);
+  });
+  return discard;
+}
+
+ThreadSlabCtx* Magazines::attach_ctx() {
   page::ThreadPageCache* pc = page::attach_thread_cache(pa_);
   if (!pc) return nullptr;  // thread exiting, or no memory for a cache
   auto* ctx = static_cast<ThreadSlabCtx*>(page::cache_ext(pc, ext_slot_));
   if (!ctx) {
     ctx = new (std::nothrow) ThreadSlabCtx();
     if (!ctx) return nullptr;
-    ctx->sa = this;
-    ctx->id = view_.id;
+    ctx->mags = this;
+    ctx->id = id_;
     ctx->chunk[0] = ctx->kmalloc_mags;
     for (unsigned i = 1; i < kMaxCaches / kMagChunk; ++i) ctx->chunk[i] = kNoMagazines;
     ctx->bytes = sizeof(ThreadSlabCtx);
     mm_->metadata().caches.fetch_add(ctx->bytes, std::memory_order_relaxed);
     page::set_cache_ext(pc, ext_slot_, ctx);
   }
-  tls_slab = {view_.id, ctx};
+  tls_slab = {id_, ctx};
   return ctx;
 }
 
-void SlabAllocator::flush_ctx(ThreadSlabCtx* ctx) {
+void Magazines::flush_ctx(ThreadSlabCtx* ctx) {
   for (unsigned ch = 0; ch < kMaxCaches / kMagChunk; ++ch) {
     if (ctx->chunk[ch] == kNoMagazines) continue;
     for (unsigned j = 0; j < kMagChunk; ++j) {
       MagazinePair& m = ctx->chunk[ch][j];
       if (!m.count && !m.prev_count) continue;
-      KmemCache* c = caches_[ch * kMagChunk + j].load(std::memory_order_acquire);
-      discard_slabs(c, flush_magazine(c, m));
+      KmemCache* c = sa_->caches_[ch * kMagChunk + j].load(std::memory_order_acquire);
+      sa_->discard_slabs(c, flush_pair(c, m));
     }
   }
 }
 
-void SlabAllocator::flush_thread() {
-  if (tls_slab.id == view_.id) flush_ctx(tls_slab.ctx);
+void Magazines::flush_thread() {
+  if (tls_slab.id == id_) flush_ctx(tls_slab.ctx);
 }
 
-void SlabAllocator::ctx_thread_exit(void* p) {
+void Magazines::ctx_thread_exit(void* p) {
   auto* ctx = static_cast<ThreadSlabCtx*>(p);
   if (tls_slab.ctx == ctx) tls_slab = {};
-  ctx->sa->flush_ctx(ctx);  // frees made now bypass this thread's (dying) caches
-  ctx->sa->mm_->metadata().caches.fetch_sub(ctx->bytes, std::memory_order_relaxed);
+  ctx->mags->flush_ctx(ctx);  // frees made now bypass this thread's (dying) caches
+  ctx->mags->mm_->metadata().caches.fetch_sub(ctx->bytes, std::memory_order_relaxed);
   ctx_release(ctx);
 }
 
-void SlabAllocator::ctx_release(void* p) {
+void Magazines::ctx_release(void* p) {
   auto* ctx = static_cast<ThreadSlabCtx*>(p);
   if (tls_slab.ctx == ctx) tls_slab = {};
   // Metadata accounting for the whole context (stacks included) was settled by the caller:
@@ -81,7 +104,7 @@ void SlabAllocator::ctx_release(void* p) {
 
 // ---- magazine pairs --------------------------------------------------------------------------
 
-MagazinePair* SlabAllocator::make_magazine(ThreadSlabCtx* ctx, KmemCache* c) {
+MagazinePair* Magazines::make_pair(ThreadSlabCtx* ctx, KmemCache* c) {
   MagazinePair*& chunk = ctx->chunk[c->id / kMagChunk];
   if (chunk == kNoMagazines) {
     auto* fresh = static_cast<MagazinePair*>(std::calloc(kMagChunk, sizeof(MagazinePair)));
@@ -101,7 +124,7 @@ MagazinePair* SlabAllocator::make_magazine(ThreadSlabCtx* ctx, KmemCache* c) {
   return &m;
 }
 
-void** SlabAllocator::new_stack(std::uint32_t cap) {
+void** Magazines::new_stack(std::uint32_t cap) {
   auto* raw = static_cast<void**>(std::malloc(stack_bytes(cap)));
   if (!raw) return nullptr;
   raw[0] = nullptr;  // the sentinel the free fast path may read as objs[-1]
@@ -109,13 +132,13 @@ void** SlabAllocator::new_stack(std::uint32_t cap) {
   return raw + 1;
 }
 
-void SlabAllocator::free_stack(void** objs, std::uint32_t cap) {
+void Magazines::free_stack(void** objs, std::uint32_t cap) {
   if (!objs) return;
   std::free(objs - 1);
   mm_->metadata().caches.fetch_sub(stack_bytes(cap), std::memory_order_relaxed);
 }
 
-std::size_t SlabAllocator::release_stacks(MagazinePair& m) {
+std::size_t Magazines::release_stacks(MagazinePair& m) {
   std::size_t bytes = (std::size_t{m.objs != nullptr} + (m.prev != nullptr)) * stack_bytes(m.cap);
   free_stack(m.objs, m.cap);
   free_stack(m.prev, m.cap);
@@ -123,7 +146,7 @@ std::size_t SlabAllocator::release_stacks(MagazinePair& m) {
   return bytes;
 }
 
-void SlabAllocator::grow_magazines(KmemCache* c) {
+void Magazines::grow(KmemCache* c) {
   void** arrays[kDepotMax];
   unsigned narrays = 0;
   std::uint32_t discard, old;
@@ -137,10 +160,10 @@ void SlabAllocator::grow_magazines(KmemCache* c) {
     c->mag_cap.store(std::min(old * 2, c->mag_cap_max), std::memory_order_relaxed);
   }
   for (unsigned i = 0; i < narrays; ++i) free_stack(arrays[i], old);  // outside the lock
-  discard_slabs(c, discard);
+  sa_->discard_slabs(c, discard);
 }
 
-void SlabAllocator::restack(ThreadSlabCtx* ctx, KmemCache* c, MagazinePair& m) {
+void Magazines::restack(ThreadSlabCtx* ctx, KmemCache* c, MagazinePair& m) {
   std::uint32_t cap = c->mag_cap.load(std::memory_order_relaxed);
   void** objs = new_stack(cap);
   if (!objs) return;  // the old stacks still work; only the depot refuses them
@@ -157,22 +180,22 @@ void SlabAllocator::restack(ThreadSlabCtx* ctx, KmemCache* c, MagazinePair& m) {
   ctx->bytes -= release_stacks(m);
   ctx->bytes += stack_bytes(cap);
   m = {n, cap, 0, objs, nullptr};  // the previous stack is made again when first needed
-  discard_slabs(c, discard);
+  sa_->discard_slabs(c, discard);
 }
 
-std::uint32_t SlabAllocator::flush_magazine(KmemCache* c, MagazinePair& m) {
+std::uint32_t Magazines::flush_pair(KmemCache* c, MagazinePair& m) {
   std::uint32_t discard = m.count ? flush(c, m, m.count) : kNil;
   if (m.prev_count) {
-    swap_stacks(m);
+    swap(m);
     discard = splice(flush(c, m, m.count), discard);
-    swap_stacks(m);
+    swap(m);
   }
   return discard;
 }
 
-std::uint32_t SlabAllocator::splice(std::uint32_t list, std::uint32_t onto) {
+std::uint32_t Magazines::splice(std::uint32_t list, std::uint32_t onto) {
   while (list != kNil) {
-    Slab* s = slab_of(mm_->addr(list));
+    Slab* s = sa_->slab_of(mm_->addr(list));
     std::uint32_t next = s->next;
     s->next = onto;
     onto = list;
@@ -181,9 +204,66 @@ std::uint32_t SlabAllocator::splice(std::uint32_t list, std::uint32_t onto) {
   return onto;
 }
 
+// ---- between magazines and slabs --------------------------------------------------------------
+
+bool Magazines::refill(KmemCache* c, MagazinePair& m) {
+  void* fresh[128];
+  for (;;) {
+    std::uint32_t nfresh = 0;
+    {
+      MagLockGuard g(c);
+      if (depot_get_locked(c, m)) return true;  // a whole magazine, in the same lock hold
+      while (m.count < batch_of(m)) {
+        std::uint32_t head = c->partial != kNil ? c->partial : c->empty;
+        if (head == kNil) break;
+        Slab* s = sa_->slab_of(mm_->addr(head));
+        if (s->list == SlabList::Empty) {  // an empty slab starts to be used: partial
+          c->list_del_locked(s);
+          c->list_add_locked(s, SlabList::Partial);
+        }
+        bool from_bump = !s->freelist;
+        void* obj = c->take_object_locked(s);
+        if (from_bump && c->ctor) fresh[nfresh++] = obj;
+        m.objs[m.count++] = obj;
+      }
+    }
+    for (std::uint32_t i = 0; i < nfresh; ++i) c->ctor(fresh[i]);  // outside the lock
+    if (m.count) return true;
+    Slab* s = sa_->new_slab(c);
+    if (!s) return false;
+    LockGuard g(c->lock);
+    ++c->nr_slabs;
+    // Nothing is handed out yet: the empty list (SLAB-LIST). The retry may find a magazine
+    // another thread left in the depot meanwhile and take that; the slab then waits there.
+    c->list_add_locked(s, SlabList::Empty);
+  }
+}
+
+std::uint32_t Magazines::flush(KmemCache* c, MagazinePair& m, std::uint32_t n) {
+  MagLockGuard g(c);
+  return flush_locked(c, m, n);
+}
+
+std::uint32_t Magazines::flush_locked(KmemCache* c, MagazinePair& m, std::uint32_t n) {
+  n = std::min<std::uint32_t>(n, m.count);
+  std::uint32_t discard = kNil;
+  for (std::uint32_t i = 0; i < n; ++i) {  // the bottom of the stack is the coldest
+    void* obj = m.objs[i];
+    Slab* s = sa_->slab_of(obj);
+    std::uint32_t d = c->put_object_locked(s, obj);
+    if (d != kNil) {
+      s->next = discard;
+      discard = d;
+    }
+  }
+  std::copy(m.objs + n, m.objs + m.count, m.objs);
+  m.count -= n;
+  return discard;
+}
+
 // ---- the depot -------------------------------------------------------------------------------
 
-bool SlabAllocator::depot_get_locked(KmemCache* c, MagazinePair& m) {
+bool Magazines::depot_get_locked(KmemCache* c, MagazinePair& m) {
   if (m.count || !c->nfull || m.cap != c->mag_cap.load(std::memory_order_relaxed)) return false;
   // DEPOT-MAX: the empty array takes the full one's place, so the depot has room for it.
   c->depot_empty[c->nempty++] = m.objs;
@@ -192,7 +272,7 @@ bool SlabAllocator::depot_get_locked(KmemCache* c, MagazinePair& m) {
   return true;
 }
 
-std::uint32_t SlabAllocator::unload(KmemCache* c, MagazinePair& m) {
+std::uint32_t Magazines::unload(KmemCache* c, MagazinePair& m) {
   void** fresh = nullptr;
   std::uint32_t discard = kNil;
   for (;;) {
@@ -222,7 +302,7 @@ std::uint32_t SlabAllocator::unload(KmemCache* c, MagazinePair& m) {
   return discard;
 }
 
-std::uint32_t SlabAllocator::depot_drain(KmemCache* c) {
+std::uint32_t Magazines::depot_drain(KmemCache* c) {
   void** arrays[kDepotMax];  // DEPOT-MAX
   unsigned narrays = 0;
   std::uint32_t discard, cap;
@@ -235,12 +315,12 @@ std::uint32_t SlabAllocator::depot_drain(KmemCache* c) {
   return discard;
 }
 
-std::uint32_t SlabAllocator::depot_drain_locked(KmemCache* c, void** arrays[kDepotMax], unsigned& narrays) {
+std::uint32_t Magazines::depot_drain_locked(KmemCache* c, void** arrays[kDepotMax], unsigned& narrays) {
   std::uint32_t discard = kNil, cap = c->mag_cap.load(std::memory_order_relaxed);
   while (c->nfull) {
     void** objs = c->depot_full[--c->nfull];
     for (std::uint32_t i = 0; i < cap; ++i) {
-      Slab* s = slab_of(objs[i]);
+      Slab* s = sa_->slab_of(objs[i]);
       std::uint32_t d = c->put_object_locked(s, objs[i]);
       if (d != kNil) {
         s->next = discard;

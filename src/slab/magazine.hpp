@@ -1,74 +1,96 @@
-// slab/magazine.hpp — per-thread magazines and their sizing: what a thread keeps of each cache.
+// slab/magazine.hpp — the magazine layer of one arena's slab allocator: thread contexts and
+// their life cycle, magazine pairs (made, grown under contention, flushed), the exchange of
+// whole magazines through each cache's depot, and the transfers between magazines and slabs.
 //
-// Vocabulary (Bonwick's): a *magazine* is one array (stack) of free objects of one cache; a
-// thread holds a *magazine pair* per cache it uses (MagazinePair: the loaded magazine the fast
-// paths pop and push, and the previous one the slow paths swap in); the cache's *depot*
-// (KmemCache, kmem_cache.hpp) holds full and empty magazines handed between threads whole.
-// A thread's pairs live in its ThreadSlabCtx, reached from one TLS slot.
+// The fast paths (slab_alloc.hpp) pop and push on a thread's magazine pair themselves; every
+// other touch of a magazine comes through here. Invariants: MAG-OWNER, MAG-TOP, MAG-GROW,
+// DEPOT-MAX (slab/slab.hpp). Locking: the cache lock (MagLockGuard, which counts contention for
+// MAG-GROW) for depot exchanges and transfers; the registry lock for thread contexts.
 #pragma once
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
-#include "slab/kmalloc_classes.hpp"
+#include "base/base.hpp"
+#include "core/core.hpp"
+#include "page/page.hpp"
+#include "slab/kmem_cache.hpp"
+#include "slab/magazine_pair.hpp"
 
 namespace memdesc::slab {
 
 class SlabAllocator;
 
-inline constexpr unsigned kMagChunk = 16;                    // magazine pairs per lazily made chunk
-inline constexpr unsigned kDepotMax = 16;                    // magazines a cache's depot holds, at most (DEPOT-MAX)
-inline constexpr std::size_t kDepotBytes = 64 * 1024;        // ... and at most this many bytes of objects
-inline constexpr std::size_t kStackStartBytes = 16 * 1024;   // a magazine starts with room for this many bytes of objects ...
-inline constexpr std::size_t kStackTargetBytes = 32 * 1024;  // ... may grow (MAG-GROW) to about this many (16..64 objects; 128 up to 64 bytes)
-inline constexpr std::size_t kStackMaxBytes = 64 * 1024;     // ... but never past this many (at least 2 objects)
-inline constexpr std::uint32_t kGrowWindow = 256;            // MAG-GROW: lock takings per verdict ...
-inline constexpr std::uint32_t kGrowWaits = kGrowWindow / 8;  // ... and how many of them must have found the lock held
+class Magazines {
+ public:
+  Magazines() = default;
+  Magazines(const Magazines&) = delete;
+  Magazines& operator=(const Magazines&) = delete;
 
-// DEPOT-MAX's bound for magazines of `cap` objects of `stride` bytes: kDepotBytes of objects,
-// 1..kDepotMax magazines.
-inline std::uint32_t depot_max_for(std::size_t cap, std::size_t stride) {
-  return static_cast<std::uint32_t>(std::clamp<std::size_t>(kDepotBytes / (cap * stride), 1, kDepotMax));
-}
+  // Takes this arena's per-thread extension slot in the page layer's thread caches.
+  void init(SlabAllocator* sa, page::PageAllocator* pa, core::Memmap* mm);
+  void detach();  // every thread's context released (the allocator is going)
 
-// A thread's pair of magazines for one cache (Bonwick's loaded and previous): the fast paths
-// pop and push on `objs` only; the slow paths swap the two before they take the cache lock, so
-// a thread whose allocations and frees alternate around an empty or full magazine does not go
-// to the depot each time. Every field: owner thread only (MAG-OWNER); others after
-// synchronising with it (thread exit, cache destroy).
-struct MagazinePair {
-  std::uint32_t count = 0;       // objects in objs
-  std::uint32_t cap = 0;         // capacity of objs and prev; 0 until the first use allocates objs
-  std::uint32_t prev_count = 0;  // objects in prev: 0 or cap
-  void** objs = nullptr;         // the loaded magazine
-  void** prev = nullptr;         // the previous magazine: made when first needed
+  // ---- thread contexts
+  ThreadSlabCtx* attach_ctx();  // the calling thread's, made on first use; null: thread exiting or no memory
+  ThreadSlabCtx* current() { return tls_slab.id == id_ ? tls_slab.ctx : attach_ctx(); }
+  void flush_ctx(ThreadSlabCtx* ctx);  // every pair of ctx back to the slabs, discards done
+  void flush_thread();                 // the calling thread's context, if it has one
+  // Every thread's pair for c back to the slabs, their arrays freed (kmem_cache_destroy; the
+  // caller guarantees no thread uses c); the slabs to discard are returned.
+  [[nodiscard]] std::uint32_t flush_everywhere(KmemCache* c);
+  // Called by the page layer's registry: at thread exit with the arena alive, or on release.
+  static void ctx_thread_exit(void* ctx);
+  static void ctx_release(void* ctx);
+
+  // ---- magazine pairs
+  // This thread's pair for c; the first use makes its chunk and loaded magazine (null: no memory).
+  MEMDESC_FAST_PATH MagazinePair* pair(ThreadSlabCtx* ctx, KmemCache* c) {
+    MagazinePair& m = ctx->chunk[c->id / kMagChunk][c->id % kMagChunk];  // kNoMagazines: cap 0
+    return MEMDESC_LIKELY(m.cap != 0) ? &m : make_pair(ctx, c);
+  }
+  static void swap(MagazinePair& m) {
+    std::swap(m.objs, m.prev);
+    std::swap(m.count, m.prev_count);
+  }
+  // MAG-GROW due for c: double its capacity (up to mag_cap_max), emptying its depot, whose
+  // magazines have the old size; and this thread's pair for c remade at the current capacity.
+  void grow(KmemCache* c);
+  void restack(ThreadSlabCtx* ctx, KmemCache* c, MagazinePair& m);
+  // Magazines: `cap` slots after a null sentinel (objs[-1], read by the free fast path's
+  // double-free test), counted as metadata.
+  void** new_stack(std::uint32_t cap);
+  void free_stack(void** objs, std::uint32_t cap);
+  static std::size_t stack_bytes(std::uint32_t cap) { return (std::size_t{cap} + 1) * sizeof(void*); }
+  std::size_t release_stacks(MagazinePair& m);  // frees both magazines; returns the bytes released
+
+  // ---- between magazines, the depot and slabs
+  // An empty m: a full magazine from the depot, else objects from slabs (making a slab if
+  // none has a free slot); false when no memory.
+  bool refill(KmemCache* c, MagazinePair& m);
+  // The first `n` (coldest) objects of m back to their slabs; the slabs to discard are returned
+  // as a pfn-linked list for the caller to discard once it holds no lock.
+  [[nodiscard]] std::uint32_t flush(KmemCache* c, MagazinePair& m, std::uint32_t n);
+  [[nodiscard]] std::uint32_t flush_locked(KmemCache* c, MagazinePair& m, std::uint32_t n) REQUIRES(c->lock);
+  [[nodiscard]] std::uint32_t flush_pair(KmemCache* c, MagazinePair& m);  // both magazines, whole
+  // A full m: it stays in the depot whole (an empty one takes its place), else (depot full, or
+  // an old-size magazine) half of its objects go back to their slabs; discards returned.
+  [[nodiscard]] std::uint32_t unload(KmemCache* c, MagazinePair& m);
+  std::uint32_t depot_drain(KmemCache* c);  // every depot object back to its slab; discards returned
+  [[nodiscard]] std::uint32_t splice(std::uint32_t list, std::uint32_t onto);  // pfn-linked slab lists
+
+ private:
+  MagazinePair* make_pair(ThreadSlabCtx* ctx, KmemCache* c);
+  bool depot_get_locked(KmemCache* c, MagazinePair& m) REQUIRES(c->lock);  // an empty m takes a full one
+  // depot_drain's work under c->lock: the objects to their slabs, the magazines into `arrays`
+  // for the caller to free after unlocking.
+  [[nodiscard]] std::uint32_t depot_drain_locked(KmemCache* c, void** arrays[kDepotMax], unsigned& narrays) REQUIRES(c->lock);
+
+  SlabAllocator* sa_ = nullptr;  // slabs: made, discarded, found from an object
+  page::PageAllocator* pa_ = nullptr;
+  core::Memmap* mm_ = nullptr;
+  std::uint64_t id_ = 0;    // the arena's: keys the TLS slot
+  unsigned ext_slot_ = 0;   // this layer's slot in the page layer's thread caches
 };
-// 32-bit counts: 16-bit ones cost the fast paths partial-word loads and stores.
-static_assert(sizeof(MagazinePair) == 32, "a thread's chunk of 16 magazine pairs is 512 bytes");
-
-// Objects a refill takes and a flush gives back: half a magazine, at least one.
-inline std::uint32_t batch_of(const MagazinePair& m) { return std::max<std::uint32_t>(1, m.cap / 2); }
-
-// Stands for a chunk of magazine pairs a thread has not made yet: count 0 and cap 0 send both
-// fast paths to their slow paths, which make the chunk; nothing ever writes it.
-inline constinit MagazinePair kNoMagazines[kMagChunk] = {};
-
-struct ThreadSlabCtx {
-  SlabAllocator* sa = nullptr;
-  std::uint64_t id = 0;  // the arena's id
-  // chunk[i][j] is cache i*16+j. chunk[0] is kmalloc_mags; the others point at kNoMagazines
-  // until the owner thread first uses a cache of theirs, so the fast paths test no pointer.
-  MagazinePair* chunk[kMaxCaches / kMagChunk];
-  std::size_t bytes = 0;
-  // Caches 0..15: the descriptor cache, the kmalloc classes, the folio layer's two caches.
-  MagazinePair kmalloc_mags[kMagChunk];
-};
-static_assert(kFirstUserCacheId <= kMagChunk, "the kmalloc classes' pairs sit inside the thread context");
-
-struct TlsSlabSlot {
-  std::uint64_t id = 0;
-  ThreadSlabCtx* ctx = nullptr;
-};
-inline constinit thread_local TlsSlabSlot tls_slab{};
 
 }  // namespace memdesc::slab

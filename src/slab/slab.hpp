@@ -68,4 +68,5 @@
 #pragma once
 #include "slab/kmalloc_classes.hpp"  // IWYU pragma: export
 #include "slab/kmem_cache.hpp"       // IWYU pragma: export
+#include "slab/magazine.hpp"         // IWYU pragma: export
 #include "slab/slab_alloc.hpp"       // IWYU pragma: export

@@ -1,10 +1,12 @@
 // slab/slab_alloc.hpp — the slab allocator of one arena: its caches, and the fast paths with
 // their slow partners. Overview, call tree and invariants: slab/slab.hpp.
 //
-// Where each part lives: the caches' geometry, lists, slab life cycle and RCU deferral in
-// kmem_cache.cpp; thread contexts, magazines and the depot in magazine.cpp; the slow paths,
-// bulk and shrink in slab_slow.cpp; the kmalloc family in kmalloc.cpp; checked-build state,
-// misuse reports, validate() and slabinfo() in slab_debug.cpp.
+// The allocator owns its caches (KmemCache: geometry, lists, objects on slabs) and its
+// magazine layer (Magazines: thread contexts, magazine pairs, the depot); it makes and
+// discards slabs itself. Where each part lives: caches, the slab life cycle and RCU deferral
+// in kmem_cache.cpp; the magazine layer in magazine.cpp; the slow paths, bulk and shrink in
+// slab_slow.cpp; the kmalloc family in kmalloc.cpp; checked-build state, misuse reports,
+// validate() and slabinfo() in slab_debug.cpp.
 #pragma once
 #include <memdesc/slab.hpp>
 
@@ -19,6 +21,7 @@
 #include "slab/kmalloc_classes.hpp"
 #include "slab/kmem_cache.hpp"
 #include "slab/magazine.hpp"
+#include "slab/magazine_pair.hpp"
 #include "slab/slab_desc.hpp"
 
 namespace memdesc::slab {
@@ -99,16 +102,12 @@ class SlabAllocator {
     return w.is(MemdescType::Slab) && w.aux() == c->id;
   }
 
-  void flush_thread();                       // this thread's magazines back to their slabs
+  void flush_thread() { mags_.flush_thread(); }  // this thread's magazines back to their slabs
   void validate() const;                     // every cache; call when quiescent
   std::vector<SlabCacheInfo> slabinfo() const;
 
-
-  // Thread-context life cycle, called by the page layer's registry (page/page_cache.hpp).
-  static void ctx_thread_exit(void* ctx);
-  static void ctx_release(void* ctx);
-
  private:
+  friend class Magazines;  // makes, discards and finds slabs; flushes every cache's pairs
   SlabAllocator() = default;
 
   // The free fast path reads only fast_[id] (no KmemCache load): the slot-boundary test, the
@@ -148,46 +147,6 @@ class SlabAllocator {
   [[noreturn]] MEMDESC_SLOW_PATH void free_bad_id_slow(unsigned id, void* p, const char* op);
   [[noreturn]] MEMDESC_SLOW_PATH void double_free_id_slow(unsigned id, void* p, const char* op);
 
-  ThreadSlabCtx* attach_ctx();
-  void register_contexts();  // takes this arena's per-thread extension slot (ext_slot_)
-  // This thread's magazine for c; the first use makes its chunk and array (null: no memory).
-  MEMDESC_FAST_PATH MagazinePair* magazine(ThreadSlabCtx* ctx, KmemCache* c) {
-    MagazinePair& m = ctx->chunk[c->id / kMagChunk][c->id % kMagChunk];  // kNoMagazines: cap 0
-    return MEMDESC_LIKELY(m.cap != 0) ? &m : make_magazine(ctx, c);
-  }
-  MagazinePair* make_magazine(ThreadSlabCtx* ctx, KmemCache* c);
-  bool refill(KmemCache* c, MagazinePair& m);  // an empty m: a full magazine from the depot, else objects from slabs
-  // Returns the first `n` (coldest) objects of `m` to their slabs; the slabs to discard are
-  // returned as a pfn-linked list for the caller to discard once it holds no lock.
-  [[nodiscard]] std::uint32_t flush(KmemCache* c, MagazinePair& m, std::uint32_t n);
-  [[nodiscard]] std::uint32_t flush_locked(KmemCache* c, MagazinePair& m, std::uint32_t n) REQUIRES(c->lock);  // c->lock held
-  [[nodiscard]] std::uint32_t flush_magazine(KmemCache* c, MagazinePair& m);  // both stacks, whole
-  [[nodiscard]] std::uint32_t splice(std::uint32_t list, std::uint32_t onto);  // pfn-linked lists
-  static void swap_stacks(MagazinePair& m) {
-    std::swap(m.objs, m.prev);
-    std::swap(m.count, m.prev_count);
-  }
-  // MagazinePair arrays: `cap` slots after a null sentinel (objs[-1], read by the free fast path's
-  // double-free test), counted as metadata.
-  void** new_stack(std::uint32_t cap);
-  void free_stack(void** objs, std::uint32_t cap);
-  static std::size_t stack_bytes(std::uint32_t cap) { return (std::size_t{cap} + 1) * sizeof(void*); }
-  std::size_t release_stacks(MagazinePair& m);  // frees both arrays; returns the bytes released
-  // MAG-GROW: a window found c's lock held often: double the stack capacity (up to mag_cap_max),
-  // emptying the depot, whose arrays have the old size.
-  void grow_magazines(KmemCache* c);
-  // This thread's stacks for c remade at c's current capacity, their objects kept.
-  void restack(ThreadSlabCtx* ctx, KmemCache* c, MagazinePair& m);
-  void flush_ctx(ThreadSlabCtx* ctx);  // every magazine, discards done
-  bool depot_get_locked(KmemCache* c, MagazinePair& m) REQUIRES(c->lock);  // an empty m takes a full magazine from the depot
-  // A full m: its objects stay in the depot as a whole magazine, else (depot full, old-size
-  // array) half of them go back to their slabs, in the same lock hold; discards returned.
-  [[nodiscard]] std::uint32_t unload(KmemCache* c, MagazinePair& m);
-  std::uint32_t depot_drain(KmemCache* c);     // every depot object back to its slab; discards returned
-  // depot_drain's work under c->lock: the objects to their slabs, the arrays (of mag_cap slots)
-  // into `arrays` for the caller to free after unlocking.
-  [[nodiscard]] std::uint32_t depot_drain_locked(KmemCache* c, void** arrays[kDepotMax], unsigned& narrays) REQUIRES(c->lock);
-
   // Slab life cycle (kmem_cache.cpp). None of these is called with c->lock held unless _locked.
   Slab* new_slab(KmemCache* c);
   void discard_slabs(KmemCache* c, std::uint32_t list);  // a pfn-linked list; no lock held
@@ -203,7 +162,7 @@ class SlabAllocator {
 
   core::ArenaView view_;  // the memmap's fast-path fields; view_.id keys the TLS slot
   page::PageAllocator* pa_ = nullptr;
-  unsigned ext_slot_ = 0;  // this layer's slot in the page layer's thread caches
+  Magazines mags_;  // thread contexts, magazine pairs, depot exchanges
   core::Memmap* mm_ = nullptr;
   KmemCache* desc_cache_ = nullptr;
   std::atomic<KmemCache*> caches_[kMaxCaches] = {};  // caches_lock_ to change; lockless reads
