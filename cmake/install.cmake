@@ -18,5 +18,8 @@ write_basic_package_version_file(${CMAKE_BINARY_DIR}/memdescConfigVersion.cmake 
 install(FILES ${CMAKE_BINARY_DIR}/memdescConfig.cmake ${CMAKE_BINARY_DIR}/memdescConfigVersion.cmake
         DESTINATION ${_cmakedir})
 
+# memdesc.pc names its prefix relative to itself, so an installed tree can move.
+file(RELATIVE_PATH MEMDESC_PC_TO_PREFIX ${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig ${CMAKE_INSTALL_PREFIX})
+string(REGEX REPLACE "/$" "" MEMDESC_PC_TO_PREFIX "${MEMDESC_PC_TO_PREFIX}")
 configure_file(cmake/memdesc.pc.in ${CMAKE_BINARY_DIR}/memdesc.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/memdesc.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -5,6 +5,7 @@
 #include <memdesc/arena.hpp>      // IWYU pragma: export
 #include <memdesc/constants.hpp>  // IWYU pragma: export
 #include <memdesc/fault.hpp>      // IWYU pragma: export
+#include <memdesc/flags.hpp>      // IWYU pragma: export
 #include <memdesc/folio.hpp>      // IWYU pragma: export
 #include <memdesc/frag.hpp>       // IWYU pragma: export
 #include <memdesc/gfp.hpp>        // IWYU pragma: export

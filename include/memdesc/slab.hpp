@@ -5,6 +5,8 @@
 // kfree finds the cache from the page word alone. Caches are created and used through
 // memdesc::Arena (arena.hpp).
 #pragma once
+#include <memdesc/flags.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -14,17 +16,9 @@ namespace memdesc {
 namespace slab { class KmemCache; }
 using KmemCache = slab::KmemCache;  // opaque to users
 
-// Cache flags: a type of their own (not an unsigned), combined with | and tested with &.
-struct SlabFlags {
-  unsigned bits = 0;
-
-  constexpr SlabFlags() = default;
-  explicit constexpr SlabFlags(unsigned b) : bits(b) {}
-  explicit constexpr operator bool() const { return bits != 0; }
-  friend constexpr SlabFlags operator|(SlabFlags a, SlabFlags b) { return SlabFlags(a.bits | b.bits); }
-  friend constexpr SlabFlags operator&(SlabFlags a, SlabFlags b) { return SlabFlags(a.bits & b.bits); }
-  friend constexpr bool operator==(SlabFlags, SlabFlags) = default;
-};
+// Cache flags: a type of their own (memdesc/flags.hpp), not an unsigned.
+struct SlabFlagsTag;
+using SlabFlags = FlagSet<SlabFlagsTag>;
 
 inline constexpr SlabFlags SLAB_NONE{};
 // Slab pages go back to the buddy only after an RCU grace period: a reader under rcu never sees

@@ -135,11 +135,20 @@ std::size_t Arena::kmem_cache_shrink(KmemCache* c) { return slab_->shrink(c); }
 std::vector<SlabCacheInfo> Arena::slabinfo() const { return slab_->slabinfo(); }
 std::size_t Arena::shrink() { return slab_->shrink_all(); }
 Result<std::size_t> Arena::purge(unsigned min_order) { return pages_->purge(min_order); }
+// The buddy's own walk of its zones, then one walk of the arena's words for every layer that
+// owns blocks described by descriptors (slabs, folios, page_frag blocks).
 void Arena::validate() const {
   pages_->validate();
-  slab_->validate();
-  folios_->validate();
-  frags_->validate();
+  slab::SlabAllocator::SlabCensus census;
+  auto owned = [](MemdescWord w) {
+    return w.is(MemdescType::Slab) || w.is(MemdescType::Frag) || folio::FolioAllocator::is_folio_word(w);
+  };
+  mm_->for_each_block(owned, [&](std::uint64_t pfn, MemdescWord w) -> std::uint64_t {
+    if (w.is(MemdescType::Slab)) return slab_->validate_slab(pfn, w, census);
+    if (w.is(MemdescType::Frag)) return frags_->validate_block(pfn, w);
+    return folios_->validate_block(pfn, w);
+  });
+  slab_->validate_caches(census);
 }
 
 Folio* Arena::folio_alloc(unsigned order, Gfp gfp, FolioKind kind) { return folios_->alloc(order, gfp, kind); }

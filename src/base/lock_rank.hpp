@@ -16,7 +16,8 @@ namespace memdesc {
 
 enum class LockRank : std::uint8_t {
   // zram/zram.cpp: striped per-entry mutexes of a compressed page store. Taken outermost: a
-  // store or load holds one across its pool calls (which may take every lock below).
+  // load holds one across its object read (pool and zspage read locks); a store only to swap
+  // the entry, and frees the old object after dropping it.
   ZramEntry = 5,
   // page/page_cache.cpp: the registry of per-thread page caches (attach, thread exit, arena
   // teardown). Taken before a zone lock when a cache is drained.

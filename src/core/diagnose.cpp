@@ -5,6 +5,14 @@
 
 namespace memdesc::core {
 
+namespace {
+FoundWord found_word(const Memmap& mm, const void* addr) {
+  FoundWord f{mm.pfn(addr), mm.word(mm.pfn(addr)), {}};
+  format_word(f.word, f.text, sizeof f.text);
+  return f;
+}
+}  // namespace
+
 void report_foreign(const Memmap& mm, const char* op, const void* addr) {
   report_foreign_pointer(op, addr, mm.addr(0), reinterpret_cast<void*>(mm.base() + mm.bytes()));
 }
@@ -15,20 +23,13 @@ void check_in_arena(const Memmap& mm, const char* op, const void* addr) {
 
 FoundWord diagnose_free(const Memmap& mm, const char* op, const void* addr) {
   check_in_arena(mm, op, addr);
-  FoundWord f{mm.pfn(addr), mm.word(mm.pfn(addr)), {}};
-  format_word(f.word, f.text, sizeof f.text);
+  FoundWord f = found_word(mm, addr);
   if (f.word.is(MemdescType::Buddy)) report_double_free(op, addr, f.pfn, f.text);
   return f;
 }
 
 void report_bad_word(const Memmap& mm, const char* op, const void* addr, const char* expected, bool buddy_is_double_free) {
-  check_in_arena(mm, op, addr);
-  if (!buddy_is_double_free) {
-    char text[96];
-    format_word(mm.word(mm.pfn(addr)), text, sizeof text);
-    report_wrong_type(op, addr, expected, text);
-  }
-  FoundWord f = diagnose_free(mm, op, addr);
+  FoundWord f = buddy_is_double_free ? diagnose_free(mm, op, addr) : (check_in_arena(mm, op, addr), found_word(mm, addr));
   report_wrong_type(op, addr, expected, f.text);
 }
 

@@ -50,10 +50,16 @@ struct ArenaView {
 
   // p's offset in the arena; >= bytes (one unsigned compare) when p is outside it or null.
   std::uint64_t offset(const void* p) const { return reinterpret_cast<std::uintptr_t>(p) - base; }
-  // The word of the page at arena offset `off` (< bytes), with relaxed order: fast paths whose
-  // caller owns the block, so no descriptor is being published to them.
-  MemdescWord word_at(std::uint64_t off) const {
-    return MemdescWord::from_raw(words[off >> kPageShift].load(std::memory_order_relaxed));
+  // The word of the page at arena offset `off` (< bytes). Relaxed by default: fast paths whose
+  // caller owns the block, so no descriptor is being published to them; acquire for a reader
+  // that will follow the word to a descriptor another thread may have just published.
+  MemdescWord word_at(std::uint64_t off, std::memory_order mo = std::memory_order_relaxed) const {
+    return MemdescWord::from_raw(words[off >> kPageShift].load(mo));
+  }
+  std::uint64_t raw_word_at(std::uint64_t off) const { return words[off >> kPageShift].load(std::memory_order_relaxed); }
+  // Writes w into n words from pfn, with release order: publishes whatever w points at.
+  void set_words(std::uint64_t pfn, std::uint64_t n, MemdescWord w) const {
+    for (std::uint64_t i = 0; i < n; ++i) words[pfn + i].store(w.raw(), std::memory_order_release);
   }
 };
 
@@ -83,9 +89,7 @@ class Memmap {
   std::atomic<std::uint64_t>& word_slot(std::uint64_t pfn) const { return words_[pfn]; }
   MemdescWord word(std::uint64_t pfn) const { return MemdescWord::from_raw(words_[pfn].load(std::memory_order_acquire)); }
   void set_word(std::uint64_t pfn, MemdescWord w) const { words_[pfn].store(w.raw(), std::memory_order_release); }
-  void set_words(std::uint64_t pfn, std::uint64_t n, MemdescWord w) const {
-    for (std::uint64_t i = 0; i < n; ++i) words_[pfn + i].store(w.raw(), std::memory_order_release);
-  }
+  void set_words(std::uint64_t pfn, std::uint64_t n, MemdescWord w) const { view().set_words(pfn, n, w); }
 
   // Invariant `id` (FOLIO-SAME, FRAG-SAME, ...): pages pfn+1 .. pfn+n-1 hold the same word as
   // the first, w. Fatal report naming the first page that does not (`what`: "folio", "block").

@@ -137,21 +137,23 @@ Folio* FolioAllocator::lookup(std::uint64_t pfn) {
   }
 }
 
+std::uint64_t FolioAllocator::validate_block(std::uint64_t pfn, MemdescWord w) const {
+  const Folio* f = w.desc_as<Folio>();
+  std::uint64_t n = folio_nr_pages(f);
+  if (f->refcount.load(std::memory_order_relaxed) <= 0)
+    report_invariant("FOLIO-REF", "pfn %llu: folio %p has refcount %d", static_cast<unsigned long long>(pfn),
+                     static_cast<const void*>(f), f->refcount.load(std::memory_order_relaxed));
+  if (f->pfn != pfn || (pfn & (n - 1)) || pfn + n > mm_->pages() || w != word_of(f))
+    report_invariant("FOLIO-SAME", "pfn %llu: word %s but the folio says pfn %u order %u",
+                     static_cast<unsigned long long>(pfn), to_string(w).c_str(), f->pfn, f->order);
+  mm_->check_block_words("FOLIO-SAME", "folio", pfn, n, w);
+  std::uint32_t lw = f->lock_word.load(std::memory_order_relaxed);
+  if (lw > 2) report_invariant("FOLIO-LOCK", "folio %p has lock word %u", static_cast<const void*>(f), lw);
+  return n;
+}
+
 void FolioAllocator::validate() const {
-  mm_->for_each_block(is_folio_word, [&](std::uint64_t pfn, MemdescWord w) -> std::uint64_t {
-    const Folio* f = w.desc_as<Folio>();
-    std::uint64_t n = folio_nr_pages(f);
-    if (f->refcount.load(std::memory_order_relaxed) <= 0)
-      report_invariant("FOLIO-REF", "pfn %llu: folio %p has refcount %d", static_cast<unsigned long long>(pfn),
-                       static_cast<const void*>(f), f->refcount.load(std::memory_order_relaxed));
-    if (f->pfn != pfn || (pfn & (n - 1)) || pfn + n > mm_->pages() || w != word_of(f))
-      report_invariant("FOLIO-SAME", "pfn %llu: word %s but the folio says pfn %u order %u",
-                       static_cast<unsigned long long>(pfn), to_string(w).c_str(), f->pfn, f->order);
-    mm_->check_block_words("FOLIO-SAME", "folio", pfn, n, w);
-    std::uint32_t lw = f->lock_word.load(std::memory_order_relaxed);
-    if (lw > 2) report_invariant("FOLIO-LOCK", "folio %p has lock word %u", static_cast<const void*>(f), lw);
-    return n;
-  });
+  mm_->for_each_block(is_folio_word, [this](std::uint64_t pfn, MemdescWord w) { return validate_block(pfn, w); });
 }
 
 }  // namespace folio

@@ -61,6 +61,8 @@ class FolioAllocator {
   }
 
   void validate() const;  // FOLIO-*; call when quiescent
+  // The folio whose first page is pfn (word w, a folio word): FOLIO-* checks; its page count.
+  std::uint64_t validate_block(std::uint64_t pfn, MemdescWord w) const;
   std::uint64_t live_small() const { return live_[0].load(std::memory_order_relaxed); }
   std::uint64_t live_large() const { return live_[1].load(std::memory_order_relaxed); }
   slab::KmemCache* small_cache() const { return small_; }

@@ -189,20 +189,22 @@ void FragAllocator::free_bad_slow(const void* addr) {
   core::report_foreign(*mm_, "page_frag_free", addr);
 }
 
+std::uint64_t FragAllocator::validate_block(std::uint64_t pfn, MemdescWord w) const {
+  const auto* d = w.desc_as<PageFrag>();
+  std::uint64_t n = std::uint64_t{1} << d->order;
+  if (d->pfn != pfn || d->order != w.order() || (pfn & (n - 1)) || pfn + n > mm_->pages())
+    report_invariant("FRAG-SAME", "pfn %llu: word %s but the descriptor says pfn %u order %u",
+                     static_cast<unsigned long long>(pfn), to_string(w).c_str(), d->pfn, d->order);
+  mm_->check_block_words("FRAG-SAME", "block", pfn, n, w);
+  if (d->refcount.load(std::memory_order_relaxed) <= 0)
+    report_invariant("FRAG-BIAS", "block at pfn %llu has refcount %d", static_cast<unsigned long long>(pfn),
+                     d->refcount.load(std::memory_order_relaxed));
+  return n;
+}
+
 void FragAllocator::validate() const {
-  auto is_frag = [](MemdescWord w) { return w.is(MemdescType::Frag); };
-  mm_->for_each_block(is_frag, [&](std::uint64_t pfn, MemdescWord w) -> std::uint64_t {
-    const auto* d = w.desc_as<PageFrag>();
-    std::uint64_t n = std::uint64_t{1} << d->order;
-    if (d->pfn != pfn || d->order != w.order() || (pfn & (n - 1)) || pfn + n > mm_->pages())
-      report_invariant("FRAG-SAME", "pfn %llu: word %s but the descriptor says pfn %u order %u",
-                       static_cast<unsigned long long>(pfn), to_string(w).c_str(), d->pfn, d->order);
-    mm_->check_block_words("FRAG-SAME", "block", pfn, n, w);
-    if (d->refcount.load(std::memory_order_relaxed) <= 0)
-      report_invariant("FRAG-BIAS", "block at pfn %llu has refcount %d", static_cast<unsigned long long>(pfn),
-                       d->refcount.load(std::memory_order_relaxed));
-    return n;
-  });
+  mm_->for_each_block([](MemdescWord w) { return w.is(MemdescType::Frag); },
+                      [this](std::uint64_t pfn, MemdescWord w) { return validate_block(pfn, w); });
 }
 
 }  // namespace frag

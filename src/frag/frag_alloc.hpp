@@ -54,9 +54,9 @@ class FragAllocator {
   // Cost: a bounds check, one word load, a type test and one atomic decrement (~5 ns
   // uncontended; the cache line is shared with other freeing threads only).
   MEMDESC_FAST_PATH void free(const void* addr) {
-    std::uintptr_t off = reinterpret_cast<std::uintptr_t>(addr) - view_.base;
+    std::uint64_t off = view_.offset(addr);
     if (MEMDESC_UNLIKELY(off >= view_.bytes)) free_bad_slow(addr);
-    MemdescWord w = MemdescWord::from_raw(view_.words[off >> kPageShift].load(std::memory_order_acquire));
+    MemdescWord w = view_.word_at(off, std::memory_order_acquire);
     if (MEMDESC_LIKELY(w.is(MemdescType::Frag))) {
       auto* d = w.desc_as<PageFrag>();
       std::int32_t prev = d->refcount.fetch_sub(1, std::memory_order_acq_rel);
@@ -69,6 +69,8 @@ class FragAllocator {
   void* alloc_slow(PageFragCache& c, std::size_t size, std::size_t align);
   void drain(PageFragCache& c);
   void validate() const;  // FRAG-*; call when quiescent
+  // The Frag block whose first page is pfn (word w): FRAG-* checks; its page count.
+  std::uint64_t validate_block(std::uint64_t pfn, MemdescWord w) const;
   slab::KmemCache* desc_cache() const { return cache_; }
   std::uint64_t live_blocks() const { return live_.load(std::memory_order_relaxed); }  // Frag-described
   // PageFragCache values made by make_cache and not yet destroyed (the arena must outlive them).

@@ -1,4 +1,5 @@
-// page/page_alloc.cpp — slow paths of the page allocator. See page_alloc.hpp.
+// page/page_alloc.cpp — the page allocator: creation, the allocation and free slow paths, purge,
+// statistics and validation. See page_alloc.hpp; the per-thread lists' mechanics are in pcp.cpp.
 #include "page/page_alloc.hpp"
 
 #include <algorithm>
@@ -52,82 +53,6 @@ PageAllocator::~PageAllocator() {
 void PageAllocator::zero_if_dirty(std::uint64_t pfn, unsigned order) const {
   // The first page's word says whether the block may hold data (BUDDY-WORD, PCP-WORD).
   if (mm_->word(pfn).buddy_dirty()) std::memset(mm_->addr(pfn), 0, kPageSize << order);
-}
-
-// ---- per-thread caches -------------------------------------------------------------------
-
-ThreadPageCache* PageAllocator::new_thread_cache() {
-  auto* c = new (std::nothrow) ThreadPageCache();
-  if (!c) return nullptr;
-  c->owner_id = mm_->id();
-  c->bytes = sizeof(ThreadPageCache);
-  for (unsigned z = 0; z < core::kNrZones; ++z)
-    for (unsigned k = 0; k < pcp_orders_; ++k) {
-      PcpList& l = c->lists[z][k];
-      l.high = std::max(8u, cfg_.pcp_high >> k);
-      l.high_max = std::max(l.high, cfg_.pcp_high_max >> k);
-      l.batch = std::min(l.high, std::max(2u, cfg_.pcp_batch >> k));
-      l.pfns = static_cast<std::uint32_t*>(std::malloc(l.high * sizeof(std::uint32_t)));
-      if (!l.pfns) {
-        free_thread_cache(c);
-        return nullptr;
-      }
-      c->bytes += l.high * sizeof(std::uint32_t);
-    }
-  mm_->metadata().caches.fetch_add(c->bytes, std::memory_order_relaxed);
-  return c;
-}
-
-bool PageAllocator::grow(ThreadPageCache* c, PcpList& l) {
-  std::uint32_t high = std::min(l.high_max, l.high * 2);
-  auto* p = static_cast<std::uint32_t*>(std::realloc(l.pfns, high * sizeof(std::uint32_t)));
-  if (!p) return false;  // keep the old stack; the caller drains instead
-  std::size_t more = (high - l.high) * sizeof(std::uint32_t);
-  l.pfns = p;
-  l.high = high;
-  c->bytes += more;
-  mm_->metadata().caches.fetch_add(more, std::memory_order_relaxed);
-  return true;
-}
-
-void PageAllocator::refill(PcpList& l, core::ZoneId z, unsigned order) {
-  BuddyZone& zone = zones_[static_cast<unsigned>(z)];
-  std::uint32_t n = l.count.load(std::memory_order_relaxed);
-  LockGuard g(zone.lock);
-  while (n < l.batch) {
-    Block b = zone.alloc_locked(order);
-    if (b.pfn == kNoPfn) break;
-    // PCP-WORD: a cached block keeps Buddy words; alloc_locked left the first page's word as
-    // Buddy(dirty flag) and the others 0.
-    l.pfns[n++] = static_cast<std::uint32_t>(b.pfn);
-  }
-  l.count.store(n, std::memory_order_relaxed);
-  l.refilled = true;
-}
-
-void PageAllocator::drain_list(PcpList& l, core::ZoneId z, unsigned order, std::uint32_t n) {
-  std::uint32_t count = l.count.load(std::memory_order_relaxed);
-  n = std::min(n, count);
-  if (n == 0) return;
-  BuddyZone& zone = zones_[static_cast<unsigned>(z)];
-  {
-    LockGuard g(zone.lock);
-    for (std::uint32_t i = 0; i < n; ++i) {  // the bottom of the stack is the coldest
-      std::uint64_t pfn = l.pfns[i];
-      zone.insert_locked(pfn, order, mm_->word(pfn).buddy_dirty());
-    }
-  }
-  std::copy(l.pfns + n, l.pfns + count, l.pfns);
-  l.count.store(count - n, std::memory_order_relaxed);
-}
-
-void PageAllocator::drain_cache(ThreadPageCache* c) {
-  for (unsigned z = 0; z < core::kNrZones; ++z)
-    for (unsigned k = 0; k < pcp_orders_; ++k) drain_list(c->lists[z][k], static_cast<core::ZoneId>(z), k, ~0u);
-}
-
-void PageAllocator::drain_local() {
-  if (ThreadPageCache* c = find_thread_cache(this)) drain_cache(c);
 }
 
 // ---- allocation slow path ----------------------------------------------------------------
@@ -210,15 +135,10 @@ void PageAllocator::free_slow(std::uint64_t pfn, unsigned order) {
 }
 
 void PageAllocator::free_direct(void* addr, MemdescWord expected, const char* op) {
-  std::uintptr_t off = reinterpret_cast<std::uintptr_t>(addr) - view_.base;
-  unsigned order = expected.order();
-  if (off >= view_.bytes || view_.words[off >> kPageShift].load(std::memory_order_relaxed) != expected.raw() ||
-      (off & ((kPageSize << order) - 1)) != 0)
-    free_bad_slow(addr, expected, op);
-  std::uint64_t pfn = off >> kPageShift;
+  std::uint64_t pfn = checked_pfn(addr, expected, op);
   BuddyZone& zone = zones_[static_cast<unsigned>(mm_->zone_of(pfn))];
   LockGuard g(zone.lock);
-  zone.free_locked(pfn, order, /*dirty=*/true);
+  zone.free_locked(pfn, expected.order(), /*dirty=*/true);
 }
 
 void PageAllocator::free_bad_slow(void* addr, MemdescWord expected, const char* op) {

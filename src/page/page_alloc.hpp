@@ -76,14 +76,17 @@ class PageAllocator {
   // Frees a block whose word must equal `expected` exactly (the owner of a descriptor frees
   // its blocks so). `op` names the public operation in reports.
   MEMDESC_FAST_PATH void free(void* addr, MemdescWord expected, const char* op) {
-    std::uintptr_t off = reinterpret_cast<std::uintptr_t>(addr) - view_.base;
+    free_block(checked_pfn(addr, expected, op), expected.order());
+  }
+  // The pfn of the block at addr, whose word must be `expected` and which must start at addr
+  // (BUDDY-ALIGN); anything else is a report. Two compares and a test.
+  MEMDESC_FAST_PATH std::uint64_t checked_pfn(void* addr, MemdescWord expected, const char* op) {
+    std::uint64_t off = view_.offset(addr);
     if (MEMDESC_UNLIKELY(off >= view_.bytes)) free_bad_slow(addr, expected, op);
-    std::uint64_t pfn = off >> kPageShift;
-    unsigned order = expected.order();
-    if (MEMDESC_UNLIKELY(view_.words[pfn].load(std::memory_order_relaxed) != expected.raw() ||
-                         (off & ((kPageSize << order) - 1)) != 0))
+    if (MEMDESC_UNLIKELY(view_.raw_word_at(off) != expected.raw() ||
+                         (off & ((kPageSize << expected.order()) - 1)) != 0))
       free_bad_slow(addr, expected, op);
-    free_block(pfn, order);
+    return off >> kPageShift;
   }
 
   // Like free(), but straight to the buddy, bypassing this thread's cache (for frees made on a
@@ -94,14 +97,13 @@ class PageAllocator {
   // Misc order bits whatever the type is; a word of another type, or another subtype, cannot
   // equal the Misc(pages) word rebuilt from them, so one compare checks type, subtype and order.
   MEMDESC_FAST_PATH void free_pages(void* addr) {
-    std::uintptr_t off = reinterpret_cast<std::uintptr_t>(addr) - view_.base;
+    std::uint64_t off = view_.offset(addr);
     if (MEMDESC_UNLIKELY(off >= view_.bytes)) free_pages_bad_slow(addr);
-    std::uint64_t pfn = off >> kPageShift;
-    std::uint64_t w = view_.words[pfn].load(std::memory_order_relaxed);
+    std::uint64_t w = view_.raw_word_at(off);
     unsigned order = static_cast<unsigned>(w >> MemdescWord::kMiscOrderShift) & MemdescWord::kMaxOrder;
     std::uint64_t want = MemdescWord::misc(MiscSubtype::Pages, order).raw();
     if (MEMDESC_UNLIKELY(w != want || (off & ((kPageSize << order) - 1)) != 0)) free_pages_bad_slow(addr);
-    free_block(pfn, order);
+    free_block(off >> kPageShift, order);
   }
 
   // Returns a validated block to the cache or the buddy.
@@ -138,20 +140,32 @@ class PageAllocator {
 
   core::ZoneId preferred_zone(Gfp gfp) const { return static_cast<core::ZoneId>(zone_index(gfp)); }
 
-  // The page layer's own (page_cache.cpp); layers above use the cache_ext calls instead.
+  // The page layer's own (page_cache.cpp, pcp.cpp); layers above use the cache_ext calls.
   ThreadPageCache* new_thread_cache();
   void drain_cache(ThreadPageCache* c);  // returns every cached block to the buddy
+
+ private:
+  // The registry (page_cache.cpp) keeps this allocator's list of thread caches and extension
+  // slots here; nothing outside it and the walks below touches them.
+  friend ThreadPageCache* attach_thread_cache(PageAllocator* pa);
+  friend unsigned register_cache_ext(PageAllocator* pa, const CacheExtOps* ops);
+  friend bool set_cache_ext(ThreadPageCache* c, unsigned slot, void* ctx);
+  friend void detach_cache_ext(PageAllocator* pa, unsigned slot);
+  friend void detach_all_thread_caches(PageAllocator* pa);
+  template <class Fn>
+  friend void for_each_cache_ext(PageAllocator* pa, unsigned slot, Fn&& fn);
+  friend void unlink_thread_cache_locked(ThreadPageCache* c);
+
   ThreadPageCache* caches_head GUARDED_BY(g_cache_registry) = nullptr;
   const CacheExtOps* ext_ops[kMaxCacheExt] GUARDED_BY(g_cache_registry) = {};  // registered slots
 
- private:
   PageAllocator() = default;
 
   MEMDESC_FAST_PATH unsigned zone_index(Gfp gfp) const { return (gfp & GFP_MOVABLE) && has_movable_; }
 
   // Writes `w` into n words from pfn (release: publishes whatever `w` points at).
   MEMDESC_FAST_PATH void store_words(std::uint64_t pfn, std::uint64_t n, MemdescWord w) const {
-    for (std::uint64_t i = 0; i < n; ++i) view_.words[pfn + i].store(w.raw(), std::memory_order_release);
+    view_.set_words(pfn, n, w);
   }
 
   // Writes the block's words; the block is the caller's from here. GFP_ZERO is the slow

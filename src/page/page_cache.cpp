@@ -10,15 +10,6 @@
 namespace memdesc::page {
 namespace {
 
-
-void unlink_locked(ThreadPageCache* c) REQUIRES(g_cache_registry) {
-  PageAllocator* pa = c->owner;
-  if (c->reg_prev) c->reg_prev->reg_next = c->reg_next;
-  else pa->caches_head = c->reg_next;
-  if (c->reg_next) c->reg_next->reg_prev = c->reg_prev;
-  c->reg_prev = c->reg_next = nullptr;
-}
-
 // Where the calling thread's ThreadCacheSet is in its life. Trivially destructible, so it can
 // be read at any time, including from destructors that run after the set is gone (an arena in
 // a static variable is destroyed after the main thread's thread_local objects).
@@ -47,7 +38,7 @@ struct ThreadCacheSet {
             }
           c->owner->drain_cache(c);
           c->owner->memmap().metadata().caches.fetch_sub(c->bytes, std::memory_order_relaxed);
-          unlink_locked(c);
+          unlink_thread_cache_locked(c);
         }
       }
       free_thread_cache(c);
@@ -116,9 +107,12 @@ unsigned register_cache_ext(PageAllocator* pa, const CacheExtOps* ops) {
   report_bad_argument("register_cache_ext", "every per-thread extension slot is taken (kMaxCacheExt)");
 }
 
-void set_cache_ext(ThreadPageCache* c, unsigned slot, void* ctx) {
+bool set_cache_ext(ThreadPageCache* c, unsigned slot, void* ctx) {
   LockGuard g(g_cache_registry);
-  c->ext[slot] = {ctx, c->owner ? c->owner->ext_ops[slot] : nullptr};
+  const CacheExtOps* ops = c->owner ? c->owner->ext_ops[slot] : nullptr;
+  if (!ops) return false;
+  c->ext[slot] = {ctx, ops};
+  return true;
 }
 
 void detach_cache_ext(PageAllocator* pa, unsigned slot) {
@@ -142,6 +136,14 @@ void detach_all_thread_caches(PageAllocator* pa) {
   pa->caches_head = nullptr;
   if (tls_page_cache.id == pa->memmap().id()) tls_page_cache = {};
   if (tls_set_state == SetState::alive) tls_set.drop_orphans_locked();
+}
+
+void unlink_thread_cache_locked(ThreadPageCache* c) {
+  PageAllocator* pa = c->owner;
+  if (c->reg_prev) c->reg_prev->reg_next = c->reg_next;
+  else pa->caches_head = c->reg_next;
+  if (c->reg_next) c->reg_next->reg_prev = c->reg_prev;
+  c->reg_prev = c->reg_next = nullptr;
 }
 
 }  // namespace memdesc::page

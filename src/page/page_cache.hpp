@@ -86,6 +86,8 @@ inline constinit thread_local TlsPageCacheSlot tls_page_cache{};
 ThreadPageCache* attach_thread_cache(PageAllocator* pa);
 // The calling thread's cache for `pa`, or null; never creates one.
 ThreadPageCache* find_thread_cache(const PageAllocator* pa);
+// Takes c off its allocator's list of caches (thread exit).
+void unlink_thread_cache_locked(ThreadPageCache* c) REQUIRES(g_cache_registry);
 // Called by ~PageAllocator: orphans every cache of `pa` and frees the calling thread's.
 void detach_all_thread_caches(PageAllocator* pa);
 // A higher layer's slot in every thread cache of `pa`, with what to do with its contexts at the
@@ -93,8 +95,9 @@ void detach_all_thread_caches(PageAllocator* pa);
 unsigned register_cache_ext(PageAllocator* pa, const CacheExtOps* ops);
 // The context in `slot` of a thread cache (owner thread, or with the registry lock held).
 inline void* cache_ext(const ThreadPageCache* c, unsigned slot) { return c->ext[slot].ctx; }
-// The owner thread sets its context once (takes the registry lock).
-void set_cache_ext(ThreadPageCache* c, unsigned slot, void* ctx);
+// The owner thread sets its context once (takes the registry lock). False, and nothing stored,
+// when the cache's arena is gone or the slot is not registered: the caller keeps the context.
+[[nodiscard]] bool set_cache_ext(ThreadPageCache* c, unsigned slot, void* ctx);
 // Calls fn(ctx) for the context in `slot` of every live thread cache of `pa`, with the
 // registry lock held: fn may touch the context but must not take a lock of rank <= CacheRegistry.
 template <class Fn>

@@ -54,8 +54,8 @@ SlabAllocator::~SlabAllocator() {
     KmemCache* c = slot.load(std::memory_order_relaxed);
     if (!c) continue;
     // Arena teardown: no accounting.
-    for (std::uint32_t i = 0; i < c->nfull; ++i) std::free(c->depot_full[i] - 1);
-    for (std::uint32_t i = 0; i < c->nempty; ++i) std::free(c->depot_empty[i] - 1);
+    for (std::uint32_t i = 0; i < c->nfull; ++i) Magazines::free_stack_memory(c->depot_full[i]);
+    for (std::uint32_t i = 0; i < c->nempty; ++i) Magazines::free_stack_memory(c->depot_empty[i]);
     delete c;
   }
   for (KmemCache* c : graveyard_) delete c;
@@ -152,12 +152,12 @@ Result<KmemCache*> SlabAllocator::cache_create(const SlabCreate& a) {
     LockGuard g(caches_lock_);
     for (unsigned i = kFirstUserCacheId; i < kDeadCacheId && !id; ++i)
       if (!caches_[i].load(std::memory_order_relaxed)) id = i;
-    if (!id) return Error{Errc::out_of_memory, 0, "too many caches in this arena (1022 user caches)"};
+    if (!id) return Error{Errc::out_of_memory, 0, "too many caches in this arena (1009 beyond the built-in ones)"};
     return cache_init(std::make_unique<KmemCache>(), a, id);  // allocates no pages
   }
 }
 
-void SlabAllocator::cache_destroy(KmemCache* c) {
+void SlabAllocator::cache_destroy(KmemCache* c, bool keep_shell) {
   if (!c) return;
   check_alive(c, "kmem_cache_destroy");
   if (c->id < kFirstUserCacheId) report_bad_argument("kmem_cache_destroy", "built-in caches cannot be destroyed");
@@ -180,15 +180,24 @@ void SlabAllocator::cache_destroy(KmemCache* c) {
   }
   discard_slabs(c, all);
   if (c->flags & SLAB_TYPESAFE_BY_RCU) rcu_wait_idle(c);
+  KmemCache* to_free = keep_shell ? nullptr : c;
   {
     LockGuard g(caches_lock_);
     caches_[c->id].store(nullptr, std::memory_order_release);  // the id may be reused
-    // The object stays as a shell: a later use reaches a slow path (kDeadCacheId has no
-    // magazines and no page carries it) and is reported there.
-    c->id = kDeadCacheId;
-    c->dead.store(true, std::memory_order_relaxed);
-    graveyard_.push_back(c);
+    if (keep_shell) {
+      // The object stays as a shell: a later use reaches a slow path (kDeadCacheId has no
+      // magazines and no page carries it) and is reported there. The oldest shell goes when
+      // there are kMaxShells, so destroying caches in a loop costs bounded memory.
+      c->id = kDeadCacheId;
+      c->dead.store(true, std::memory_order_relaxed);
+      if (graveyard_.size() == kMaxShells) {
+        to_free = graveyard_.front();
+        graveyard_.erase(graveyard_.begin());
+      }
+      graveyard_.push_back(c);
+    }
   }
+  delete to_free;  // outside the lock
 }
 
 // ---- slab lists and objects on slabs --------------------------------------------------------
@@ -260,9 +269,7 @@ std::uint32_t KmemCache::put_object_locked(Slab* s, void* obj) {
 }
 
 Slab* SlabAllocator::slab_of(const void* p) const {
-  return MemdescWord::from_raw(view_.words[(reinterpret_cast<std::uintptr_t>(p) - view_.base) >> kPageShift].load(
-                                   std::memory_order_acquire))
-      .desc_as<Slab>();
+  return view_.word_at(view_.offset(p), std::memory_order_acquire).desc_as<Slab>();
 }
 
 // ---- slab life cycle -------------------------------------------------------------------------

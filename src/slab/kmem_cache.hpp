@@ -30,7 +30,8 @@ struct SlabCreate;
 
 class KmemCache {
  public:
-  // Immutable after creation.
+  // Immutable after creation (id excepted: kmem_cache_destroy sets kDeadCacheId in the shell,
+  // when no thread may use the cache any more).
   char name[32] = {};
   std::uint16_t id = 0;
   std::uint32_t object_size = 0;  // what the creator asked for

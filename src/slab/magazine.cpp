@@ -35,7 +35,7 @@ std::uint32_t Magazines::flush_everywhere(KmemCache* c) {
   std::uint32_t discard = kNil;
   page::for_each_cache_ext(pa_, ext_slot_, [&](void* p) {
     auto* ctx = static_cast<ThreadSlabCtx*>(p);
-    MagazinePair& m = ctx->chunk[c->id / kMagChunk][c->id % kMagChunk];  // kNoMagazines: cap 0
+    MagazinePair& m = ctx->pair_of(c->id);  // kNoMagazines: cap 0
     if (!m.cap) return;
     discard = splice(flush_pair(c, m), discard);
     ctx->bytes -= release_stacks(m);
@@ -54,9 +54,12 @@ ThreadSlabCtx* Magazines::attach_ctx() {
     ctx->id = id_;
     ctx->chunk[0] = ctx->kmalloc_mags;
     for (unsigned i = 1; i < kMaxCaches / kMagChunk; ++i) ctx->chunk[i] = kNoMagazines;
+    if (!page::set_cache_ext(pc, ext_slot_, ctx)) {  // the arena is going: no context
+      delete ctx;
+      return nullptr;
+    }
     ctx->bytes = sizeof(ThreadSlabCtx);
     mm_->metadata().caches.fetch_add(ctx->bytes, std::memory_order_relaxed);
-    page::set_cache_ext(pc, ext_slot_, ctx);
   }
   tls_slab = {id_, ctx};
   return ctx;
@@ -94,8 +97,8 @@ void Magazines::ctx_release(void* p) {
   for (MagazinePair* chunk : ctx->chunk) {
     if (chunk == kNoMagazines) continue;
     for (unsigned j = 0; j < kMagChunk; ++j) {
-      if (chunk[j].objs) std::free(chunk[j].objs - 1);  // the sentinel slot is the allocation's start
-      if (chunk[j].prev) std::free(chunk[j].prev - 1);
+      free_stack_memory(chunk[j].objs);
+      free_stack_memory(chunk[j].prev);
     }
     if (chunk != ctx->kmalloc_mags) std::free(chunk);
   }
@@ -134,7 +137,7 @@ void** Magazines::new_stack(std::uint32_t cap) {
 
 void Magazines::free_stack(void** objs, std::uint32_t cap) {
   if (!objs) return;
-  std::free(objs - 1);
+  free_stack_memory(objs);
   mm_->metadata().caches.fetch_sub(stack_bytes(cap), std::memory_order_relaxed);
 }
 
@@ -244,18 +247,21 @@ std::uint32_t Magazines::flush(KmemCache* c, MagazinePair& m, std::uint32_t n) {
   return flush_locked(c, m, n);
 }
 
-std::uint32_t Magazines::flush_locked(KmemCache* c, MagazinePair& m, std::uint32_t n) {
-  n = std::min<std::uint32_t>(n, m.count);
-  std::uint32_t discard = kNil;
-  for (std::uint32_t i = 0; i < n; ++i) {  // the bottom of the stack is the coldest
-    void* obj = m.objs[i];
-    Slab* s = sa_->slab_of(obj);
-    std::uint32_t d = c->put_object_locked(s, obj);
-    if (d != kNil) {
+std::uint32_t Magazines::put_objects_locked(KmemCache* c, void* const* objs, std::uint32_t n, std::uint32_t discard) {
+  for (std::uint32_t i = 0; i < n; ++i) {
+    Slab* s = sa_->slab_of(objs[i]);
+    std::uint32_t d = c->put_object_locked(s, objs[i]);
+    if (d != kNil) {  // emptied beyond what the cache keeps: onto the discard list
       s->next = discard;
       discard = d;
     }
   }
+  return discard;
+}
+
+std::uint32_t Magazines::flush_locked(KmemCache* c, MagazinePair& m, std::uint32_t n) {
+  n = std::min<std::uint32_t>(n, m.count);
+  std::uint32_t discard = put_objects_locked(c, m.objs, n, kNil);  // the bottom is the coldest
   std::copy(m.objs + n, m.objs + m.count, m.objs);
   m.count -= n;
   return discard;
@@ -319,14 +325,7 @@ std::uint32_t Magazines::depot_drain_locked(KmemCache* c, void** arrays[kDepotMa
   std::uint32_t discard = kNil, cap = c->mag_cap.load(std::memory_order_relaxed);
   while (c->nfull) {
     void** objs = c->depot_full[--c->nfull];
-    for (std::uint32_t i = 0; i < cap; ++i) {
-      Slab* s = sa_->slab_of(objs[i]);
-      std::uint32_t d = c->put_object_locked(s, objs[i]);
-      if (d != kNil) {
-        s->next = discard;
-        discard = d;
-      }
-    }
+    discard = put_objects_locked(c, objs, cap, discard);
     arrays[narrays++] = objs;
   }
   while (c->nempty) arrays[narrays++] = c->depot_empty[--c->nempty];

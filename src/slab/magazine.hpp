@@ -4,11 +4,12 @@
 //
 // The fast paths (slab_alloc.hpp) pop and push on a thread's magazine pair themselves; every
 // other touch of a magazine comes through here. Invariants: MAG-OWNER, MAG-TOP, MAG-GROW,
-// DEPOT-MAX (slab/slab.hpp). Locking: the cache lock (MagLockGuard, which counts contention for
+// DEPOT-MAX (slab/slab.hpp, docs/INVARIANTS.md). Locking: the cache lock (MagLockGuard, which counts contention for
 // MAG-GROW) for depot exchanges and transfers; the registry lock for thread contexts.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <utility>
 
 #include "base/base.hpp"
@@ -46,7 +47,7 @@ class Magazines {
   // ---- magazine pairs
   // This thread's pair for c; the first use makes its chunk and loaded magazine (null: no memory).
   MEMDESC_FAST_PATH MagazinePair* pair(ThreadSlabCtx* ctx, KmemCache* c) {
-    MagazinePair& m = ctx->chunk[c->id / kMagChunk][c->id % kMagChunk];  // kNoMagazines: cap 0
+    MagazinePair& m = ctx->pair_of(c->id);  // kNoMagazines: cap 0
     return MEMDESC_LIKELY(m.cap != 0) ? &m : make_pair(ctx, c);
   }
   static void swap(MagazinePair& m) {
@@ -62,6 +63,10 @@ class Magazines {
   void** new_stack(std::uint32_t cap);
   void free_stack(void** objs, std::uint32_t cap);
   static std::size_t stack_bytes(std::uint32_t cap) { return (std::size_t{cap} + 1) * sizeof(void*); }
+  // The memory of a magazine made by new_stack, with no accounting (teardown; free_stack counts).
+  static void free_stack_memory(void** objs) {
+    if (objs) std::free(objs - 1);  // the sentinel slot is the allocation's start
+  }
   std::size_t release_stacks(MagazinePair& m);  // frees both magazines; returns the bytes released
 
   // ---- between magazines, the depot and slabs
@@ -85,6 +90,9 @@ class Magazines {
   // depot_drain's work under c->lock: the objects to their slabs, the magazines into `arrays`
   // for the caller to free after unlocking.
   [[nodiscard]] std::uint32_t depot_drain_locked(KmemCache* c, void** arrays[kDepotMax], unsigned& narrays) REQUIRES(c->lock);
+  // Objects back to their slabs; the slabs that empty beyond what c keeps are pushed on `discard`.
+  [[nodiscard]] std::uint32_t put_objects_locked(KmemCache* c, void* const* objs, std::uint32_t n, std::uint32_t discard)
+      REQUIRES(c->lock);
 
   SlabAllocator* sa_ = nullptr;  // slabs: made, discarded, found from an object
   page::PageAllocator* pa_ = nullptr;

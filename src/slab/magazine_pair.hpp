@@ -63,6 +63,9 @@ struct ThreadSlabCtx {
   std::size_t bytes = 0;
   // Caches 0..15: the descriptor cache, the kmalloc classes, the folio layer's two caches.
   MagazinePair kmalloc_mags[kMagChunk];
+
+  // The pair for cache `id` (kNoMagazines' all-zero one until the chunk is made).
+  MagazinePair& pair_of(unsigned cache_id) { return chunk[cache_id / kMagChunk][cache_id % kMagChunk]; }
 };
 static_assert(kFirstUserCacheId <= kMagChunk, "the kmalloc classes' pairs sit inside the thread context");
 

@@ -52,6 +52,8 @@
 //                a double free. Every stack has a null sentinel below its first slot, so the
 //                test needs no emptiness check. Slabs apply the same test to their freelist
 //                head when objects come back (as SLUB's hardened freelist does).
+//   MAG-OWNER    a thread's magazine pairs are touched by that thread only (kmem_cache_destroy
+//                and thread exit excepted, after synchronising with it).
 //   DEPOT-MAX    a cache's depot owns at most depot_max() magazines, full and empty
 //                together: the magazines a burst of allocations empties wait there for the next
 //                burst of frees instead of being freed and remade.

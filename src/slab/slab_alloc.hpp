@@ -34,12 +34,16 @@ class SlabAllocator {
   SlabAllocator& operator=(const SlabAllocator&) = delete;
 
   Result<KmemCache*> cache_create(const SlabCreate& args);
-  void cache_destroy(KmemCache* c);  // objects still allocated: fatal report naming the cache
+  // Objects still allocated: fatal report naming the cache. A user's cache (keep_shell) stays
+  // as a shell, so that a later use is a report (the newest kMaxShells); a layer's own caches,
+  // which no user holds, are freed.
+  void cache_destroy(KmemCache* c, bool keep_shell = true);
+  static constexpr std::size_t kMaxShells = 256;
 
   MEMDESC_FAST_PATH void* cache_alloc(KmemCache* c, Gfp gfp) {
     TlsSlabSlot slot = tls_slab;
     if (MEMDESC_LIKELY(slot.id == view_.id && !kChecked && !(gfp & GFP_ZERO))) {
-      MagazinePair& m = slot.ctx->chunk[c->id / kMagChunk][c->id % kMagChunk];  // kNoMagazines: count 0
+      MagazinePair& m = slot.ctx->pair_of(c->id);  // kNoMagazines: count 0
       if (MEMDESC_LIKELY(m.count != 0)) {
         return m.objs[--m.count];
       }
@@ -48,9 +52,9 @@ class SlabAllocator {
   }
 
   MEMDESC_FAST_PATH void cache_free(KmemCache* c, void* p) {
-    std::uintptr_t off = reinterpret_cast<std::uintptr_t>(p) - view_.base;
+    std::uint64_t off = view_.offset(p);
     if (MEMDESC_UNLIKELY(off >= view_.bytes)) free_bad_slow(c, p, "kmem_cache_free");
-    MemdescWord w = MemdescWord::from_raw(view_.words[off >> kPageShift].load(std::memory_order_relaxed));
+    MemdescWord w = view_.word_at(off);
     if (MEMDESC_UNLIKELY(!w.is(MemdescType::Slab) || w.aux() != c->id)) free_bad_slow(c, p, "kmem_cache_free");
     free_object(c->id, p, off, "kmem_cache_free");
   }
@@ -74,9 +78,9 @@ class SlabAllocator {
 
   MEMDESC_FAST_PATH void kfree(const void* cp) {
     void* p = const_cast<void*>(cp);
-    std::uintptr_t off = reinterpret_cast<std::uintptr_t>(p) - view_.base;
+    std::uint64_t off = view_.offset(p);
     if (MEMDESC_UNLIKELY(off >= view_.bytes)) return kfree_other_slow(p);  // null, kZeroSizePtr or foreign
-    MemdescWord w = MemdescWord::from_raw(view_.words[off >> kPageShift].load(std::memory_order_relaxed));
+    MemdescWord w = view_.word_at(off);
     if (MEMDESC_UNLIKELY(!w.is(MemdescType::Slab))) return kfree_other_slow(p);  // kmalloc_large, misuse
     free_object(w.aux(), p, off, "kfree");  // SLAB-WORD: aux is the id
   }
@@ -97,13 +101,20 @@ class SlabAllocator {
   bool is_live_object(KmemCache* c, const void* p) const;
   // p (inside the arena) lies in a slab of cache c, by its page word (SLAB-WORD).
   bool in_cache(const KmemCache* c, const void* p) const {
-    MemdescWord w = MemdescWord::from_raw(
-        view_.words[(reinterpret_cast<std::uintptr_t>(p) - view_.base) >> kPageShift].load(std::memory_order_relaxed));
+    MemdescWord w = view_.word_at(view_.offset(p));
     return w.is(MemdescType::Slab) && w.aux() == c->id;
   }
 
   void flush_thread() { mags_.flush_thread(); }  // this thread's magazines back to their slabs
   void validate() const;                     // every cache; call when quiescent
+  // validate() in parts, for a walk of the arena that other layers share (Arena::validate):
+  // each slab met is checked and its list counted, then the counts against the caches' counters.
+  struct SlabCensus {
+    std::vector<std::uint64_t> partial = std::vector<std::uint64_t>(kMaxCaches);
+    std::vector<std::uint64_t> empty = std::vector<std::uint64_t>(kMaxCaches);
+  };
+  std::uint64_t validate_slab(std::uint64_t pfn, MemdescWord w, SlabCensus& census) const;
+  void validate_caches(const SlabCensus& census) const;
   std::vector<SlabCacheInfo> slabinfo() const;
 
  private:
@@ -122,7 +133,7 @@ class SlabAllocator {
       // The first chunk sits inside the context: kfree of a kmalloc object saves a dependent
       // load.
       MagazinePair& m = MEMDESC_LIKELY(id < kMagChunk) ? slot.ctx->kmalloc_mags[id]
-                                                   : slot.ctx->chunk[id / kMagChunk][id % kMagChunk];  // kNoMagazines: cap 0
+                                                   : slot.ctx->pair_of(id);  // kNoMagazines: cap 0
       if (MEMDESC_LIKELY(m.count < m.cap)) {
         // MAG-TOP; objs[-1] is a null sentinel, so an empty stack needs no test.
         if (MEMDESC_UNLIKELY((m.objs + m.count)[-1] == p)) return double_free_id_slow(id, p, op);

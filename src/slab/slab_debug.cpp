@@ -109,47 +109,46 @@ std::vector<SlabCacheInfo> SlabAllocator::slabinfo() const {
   return out;
 }
 
-// Walks the whole arena once: every slab head found through its words is checked against its
-// descriptor (SLAB-WORD, SLAB-COUNT) and the lists are checked against the slabs (SLAB-LIST).
-void SlabAllocator::validate() const {
-  std::vector<std::uint64_t> slabs(kMaxCaches), partial(kMaxCaches), empty(kMaxCaches);
-  auto is_slab = [](MemdescWord w) { return w.is(MemdescType::Slab); };
-  mm_->for_each_block(is_slab, [&](std::uint64_t pfn, MemdescWord w) -> std::uint64_t {
-    auto* s = w.desc_as<Slab>();
-    KmemCache* c = caches_[w.aux()].load(std::memory_order_acquire);
-    if (!c || s->cache != c || s->pfn != pfn || s->order != w.order())
-      report_invariant("SLAB-WORD", "pfn %llu: word %s does not match its descriptor", static_cast<unsigned long long>(pfn),
-                       to_string(w).c_str());
-    mm_->check_block_words("SLAB-WORD", "slab", pfn, std::uint64_t{1} << s->order, w);
-    LockGuard g(c->lock);
-    std::uint32_t nfree = 0;
-    char* base = static_cast<char*>(mm_->addr(pfn));
-    for (std::uint32_t f = s->freelist; f; ++nfree) {
-      if (f - 1 >= std::uint32_t{s->bump} * c->stride || !c->on_slot_boundary(f - 1) || nfree > s->objects)
-        report_invariant("SLAB-COUNT", "cache %s slab pfn %llu: freelist corrupted", c->name, static_cast<unsigned long long>(pfn));
-      f = load_link(base + (f - 1), c->freeptr_off);
-    }
-    if (s->inuse + nfree + (s->objects - s->bump) != s->objects)
-      report_invariant("SLAB-COUNT", "cache %s slab pfn %llu: inuse %u + free %u + never used %u != %u", c->name,
-                       static_cast<unsigned long long>(pfn), s->inuse, nfree, s->objects - s->bump, s->objects);
-    bool has_free = s->inuse < s->objects;
-    SlabList want = s->inuse == c->reserved_slots ? SlabList::Empty : has_free ? SlabList::Partial : SlabList::None;
-    if (s->list != want && !(want == SlabList::Empty && s->list == SlabList::None))
-      report_invariant("SLAB-LIST", "cache %s slab pfn %llu (inuse %u of %u) is on the wrong list", c->name,
-                       static_cast<unsigned long long>(pfn), s->inuse, s->objects);
-    ++slabs[c->id];
-    partial[c->id] += s->list == SlabList::Partial;
-    empty[c->id] += s->list == SlabList::Empty;
-    return std::uint64_t{1} << s->order;
-  });
+// The slab whose first page is pfn (word w): SLAB-WORD, SLAB-COUNT and its list (SLAB-LIST),
+// counted into `census`; its page count.
+std::uint64_t SlabAllocator::validate_slab(std::uint64_t pfn, MemdescWord w, SlabCensus& census) const {
+  auto* s = w.desc_as<Slab>();
+  KmemCache* c = caches_[w.aux()].load(std::memory_order_acquire);
+  if (!c || s->cache != c || s->pfn != pfn || s->order != w.order())
+    report_invariant("SLAB-WORD", "pfn %llu: word %s does not match its descriptor", static_cast<unsigned long long>(pfn),
+                     to_string(w).c_str());
+  mm_->check_block_words("SLAB-WORD", "slab", pfn, std::uint64_t{1} << s->order, w);
+  LockGuard g(c->lock);
+  std::uint32_t nfree = 0;
+  char* base = static_cast<char*>(mm_->addr(pfn));
+  for (std::uint32_t f = s->freelist; f; ++nfree) {
+    if (f - 1 >= std::uint32_t{s->bump} * c->stride || !c->on_slot_boundary(f - 1) || nfree > s->objects)
+      report_invariant("SLAB-COUNT", "cache %s slab pfn %llu: freelist corrupted", c->name, static_cast<unsigned long long>(pfn));
+    f = load_link(base + (f - 1), c->freeptr_off);
+  }
+  if (s->inuse + nfree + (s->objects - s->bump) != s->objects)
+    report_invariant("SLAB-COUNT", "cache %s slab pfn %llu: inuse %u + free %u + never used %u != %u", c->name,
+                     static_cast<unsigned long long>(pfn), s->inuse, nfree, s->objects - s->bump, s->objects);
+  bool has_free = s->inuse < s->objects;
+  SlabList want = s->inuse == c->reserved_slots ? SlabList::Empty : has_free ? SlabList::Partial : SlabList::None;
+  if (s->list != want && !(want == SlabList::Empty && s->list == SlabList::None))
+    report_invariant("SLAB-LIST", "cache %s slab pfn %llu (inuse %u of %u) is on the wrong list", c->name,
+                     static_cast<unsigned long long>(pfn), s->inuse, s->objects);
+  census.partial[c->id] += s->list == SlabList::Partial;
+  census.empty[c->id] += s->list == SlabList::Empty;
+  return std::uint64_t{1} << s->order;
+}
+
+// What the walk counted against each cache's counters (SLAB-LIST), and DEPOT-MAX, MAG-GROW.
+void SlabAllocator::validate_caches(const SlabCensus& census) const {
   for (unsigned id = 0; id < kMaxCaches; ++id) {
     KmemCache* c = caches_[id].load(std::memory_order_acquire);
     if (!c) continue;
     LockGuard g(c->lock);
     // Slabs waiting for a grace period are counted by no list.
-    if (partial[id] != c->nr_partial || empty[id] != c->nr_empty)
+    if (census.partial[id] != c->nr_partial || census.empty[id] != c->nr_empty)
       report_invariant("SLAB-LIST", "cache %s: %llu partial / %llu empty slabs found, counters say %llu / %llu", c->name,
-                       static_cast<unsigned long long>(partial[id]), static_cast<unsigned long long>(empty[id]),
+                       static_cast<unsigned long long>(census.partial[id]), static_cast<unsigned long long>(census.empty[id]),
                        static_cast<unsigned long long>(c->nr_partial), static_cast<unsigned long long>(c->nr_empty));
     if (c->nfull + c->nempty > c->depot_max())
       report_invariant("DEPOT-MAX", "cache %s: depot holds %u full and %u empty magazines, at most %u", c->name, c->nfull,
@@ -158,6 +157,13 @@ void SlabAllocator::validate() const {
     if (cap < 1 || cap > c->mag_cap_max)
       report_invariant("MAG-GROW", "cache %s: magazine capacity %u outside 1..%u", c->name, cap, c->mag_cap_max);
   }
+}
+
+void SlabAllocator::validate() const {
+  SlabCensus census;
+  mm_->for_each_block([](MemdescWord w) { return w.is(MemdescType::Slab); },
+                      [&](std::uint64_t pfn, MemdescWord w) { return validate_slab(pfn, w, census); });
+  validate_caches(census);
 }
 
 }  // namespace memdesc::slab

@@ -1,5 +1,5 @@
-// slab/slab_slow.cpp — the slow partners of the fast paths (slab_alloc.hpp): refill and flush
-// of a thread's magazines, then bulk calls and shrinking.
+// slab/slab_slow.cpp — the slow partners of the fast paths (slab_alloc.hpp): alloc_slow and
+// free_slow (through the magazine layer, magazine.cpp), then bulk calls and shrinking.
 #include <algorithm>
 #include <cstring>
 
@@ -65,7 +65,7 @@ void SlabAllocator::free_bulk(KmemCache* c, std::size_t n, void** objs) {
 
 std::size_t SlabAllocator::shrink(KmemCache* c) {
   check_alive(c, "kmem_cache_shrink");
-  if (tls_slab.id == view_.id) discard_slabs(c, mags_.flush_pair(c, tls_slab.ctx->chunk[c->id / kMagChunk][c->id % kMagChunk]));
+  if (tls_slab.id == view_.id) discard_slabs(c, mags_.flush_pair(c, tls_slab.ctx->pair_of(c->id)));
   discard_slabs(c, mags_.depot_drain(c));
   std::uint32_t list = kNil;
   std::size_t pages = 0;

@@ -46,7 +46,7 @@ Result<std::unique_ptr<Pool>> Pool::create(slab::SlabAllocator& sa, page::PageAl
   slab::SlabCreate hd{"zs_handle", sizeof(std::uint64_t), alignof(std::uint64_t)};
   auto hc = sa.cache_create(hd);
   if (!hc.ok()) {
-    sa.cache_destroy(p->zspage_cache_);
+    sa.cache_destroy(p->zspage_cache_, /*keep_shell=*/false);
     p->zspage_cache_ = nullptr;
     return hc.error();
   }
@@ -84,8 +84,8 @@ Pool::~Pool() {
       }
     }
   }
-  sa_->cache_destroy(handle_cache_);
-  sa_->cache_destroy(zspage_cache_);
+  sa_->cache_destroy(handle_cache_, /*keep_shell=*/false);  // the pool's own: no user holds them
+  sa_->cache_destroy(zspage_cache_, /*keep_shell=*/false);
 }
 
 SizeClass* Pool::class_for(std::size_t size) const {
