@@ -11,8 +11,8 @@ try() {  # layer, include line, expect (ok|fail)
   out=$(printf '%s\n' "$2" | "$cxx" -std=c++20 -fsyntax-only -I "$root/$1" -x c++ - 2>&1)
   local rc=$?
   if [ "$3" = ok ] && [ $rc -ne 0 ]; then echo "FAIL: in $1, '$2' should compile:"; echo "$out" | head -5; fail=1;
-  elif [ "$3" = fail ] && { [ $rc -eq 0 ] || ! grep -q "No such file" <<<"$out"; }; then
-    echo "FAIL: in $1, '$2' should fail with 'No such file' (rc $rc)"; fail=1;
+  elif [ "$3" = fail ] && { [ $rc -eq 0 ] || ! grep -qE "No such file|file not found" <<<"$out"; }; then
+    echo "FAIL: in $1, '$2' should fail with 'No such file' or 'file not found' (rc $rc)"; fail=1;
   else echo "ok: in $1, '$2' -> $3"; fi
 }
 try core '#include "core/memmap.hpp"' ok
