@@ -54,8 +54,8 @@ SlabAllocator::~SlabAllocator() {
     KmemCache* c = slot.load(std::memory_order_relaxed);
     if (!c) continue;
     // Arena teardown: no accounting.
-    for (std::uint32_t i = 0; i < c->nfull; ++i) Magazines::free_stack_memory(c->depot_full[i]);
-    for (std::uint32_t i = 0; i < c->nempty; ++i) Magazines::free_stack_memory(c->depot_empty[i]);
+    for (std::uint32_t i = 0; i < c->nfull; ++i) Magazines::free_magazine_memory(c->depot_full[i]);
+    for (std::uint32_t i = 0; i < c->nempty; ++i) Magazines::free_magazine_memory(c->depot_empty[i]);
     delete c;
   }
   for (KmemCache* c : graveyard_) delete c;
@@ -130,10 +130,10 @@ Error KmemCache::init(const SlabCreate& a, unsigned cache_id, SlabAllocator* own
   // 16 KiB of objects and grows only when the lock is found held often, so caches of big
   // objects that threads use now and then hoard little memory (docs/MEASUREMENTS.md).
   const std::size_t most_objects = stride <= 64 ? 128 : 64;
-  mag_cap_max = static_cast<std::uint32_t>(std::min(std::clamp<std::size_t>(kStackTargetBytes / stride, 16, most_objects),
-                                                       std::max<std::size_t>(2, kStackMaxBytes / stride)));
+  mag_cap_max = static_cast<std::uint32_t>(std::min(std::clamp<std::size_t>(kMagTargetBytes / stride, 16, most_objects),
+                                                       std::max<std::size_t>(2, kMagMaxBytes / stride)));
   mag_cap.store(std::min<std::uint32_t>(mag_cap_max, static_cast<std::uint32_t>(
-                                                               std::max<std::size_t>(2, kStackStartBytes / stride))),
+                                                               std::max<std::size_t>(2, kMagStartBytes / stride))),
                    std::memory_order_relaxed);
   return Error::none();
 }

@@ -1,5 +1,5 @@
 // slab/magazine.cpp — the magazine layer (slab/magazine.hpp): thread contexts and their magazine
-// pairs (make, grow, restack, flush, thread exit), transfers to and from slabs, and the depot.
+// pairs (make, grow, remake_pair, flush, thread exit), transfers to and from slabs, and the depot.
 #include "slab/magazine.hpp"
 
 #include <algorithm>
@@ -38,7 +38,7 @@ std::uint32_t Magazines::flush_everywhere(KmemCache* c) {
     MagazinePair& m = ctx->pair_of(c->id);  // kNoMagazines: cap 0
     if (!m.cap) return;
     discard = splice(flush_pair(c, m), discard);
-    ctx->bytes -= release_stacks(m);
+    ctx->bytes -= release_pair(m);
   });
   return discard;
 }
@@ -92,13 +92,13 @@ void Magazines::ctx_thread_exit(void* p) {
 void Magazines::ctx_release(void* p) {
   auto* ctx = static_cast<ThreadSlabCtx*>(p);
   if (tls_slab.ctx == ctx) tls_slab = {};
-  // Metadata accounting for the whole context (stacks included) was settled by the caller:
+  // Metadata accounting for the whole context (magazines included) was settled by the caller:
   // ctx_thread_exit subtracts ctx->bytes; an orphaned context goes with its arena.
   for (MagazinePair* chunk : ctx->chunk) {
     if (chunk == kNoMagazines) continue;
     for (unsigned j = 0; j < kMagChunk; ++j) {
-      free_stack_memory(chunk[j].objs);
-      free_stack_memory(chunk[j].prev);
+      free_magazine_memory(chunk[j].objs);
+      free_magazine_memory(chunk[j].prev);
     }
     if (chunk != ctx->kmalloc_mags) std::free(chunk);
   }
@@ -119,32 +119,32 @@ MagazinePair* Magazines::make_pair(ThreadSlabCtx* ctx, KmemCache* c) {
   MagazinePair& m = chunk[c->id % kMagChunk];
   if (!m.cap) {
     std::uint32_t cap = c->mag_cap.load(std::memory_order_relaxed);
-    m.objs = new_stack(cap);
+    m.objs = new_magazine(cap);
     if (!m.objs) return nullptr;
     m.cap = cap;
-    ctx->bytes += stack_bytes(cap);
+    ctx->bytes += magazine_bytes(cap);
   }
   return &m;
 }
 
-void** Magazines::new_stack(std::uint32_t cap) {
-  auto* raw = static_cast<void**>(std::malloc(stack_bytes(cap)));
+void** Magazines::new_magazine(std::uint32_t cap) {
+  auto* raw = static_cast<void**>(std::malloc(magazine_bytes(cap)));
   if (!raw) return nullptr;
   raw[0] = nullptr;  // the sentinel the free fast path may read as objs[-1]
-  mm_->metadata().caches.fetch_add(stack_bytes(cap), std::memory_order_relaxed);
+  mm_->metadata().caches.fetch_add(magazine_bytes(cap), std::memory_order_relaxed);
   return raw + 1;
 }
 
-void Magazines::free_stack(void** objs, std::uint32_t cap) {
+void Magazines::free_magazine(void** objs, std::uint32_t cap) {
   if (!objs) return;
-  free_stack_memory(objs);
-  mm_->metadata().caches.fetch_sub(stack_bytes(cap), std::memory_order_relaxed);
+  free_magazine_memory(objs);
+  mm_->metadata().caches.fetch_sub(magazine_bytes(cap), std::memory_order_relaxed);
 }
 
-std::size_t Magazines::release_stacks(MagazinePair& m) {
-  std::size_t bytes = (std::size_t{m.objs != nullptr} + (m.prev != nullptr)) * stack_bytes(m.cap);
-  free_stack(m.objs, m.cap);
-  free_stack(m.prev, m.cap);
+std::size_t Magazines::release_pair(MagazinePair& m) {
+  std::size_t bytes = (std::size_t{m.objs != nullptr} + (m.prev != nullptr)) * magazine_bytes(m.cap);
+  free_magazine(m.objs, m.cap);
+  free_magazine(m.prev, m.cap);
   m = {};
   return bytes;
 }
@@ -162,15 +162,15 @@ void Magazines::grow(KmemCache* c) {
     // The depot is empty, so DEPOT-MAX holds at the new capacity too.
     c->mag_cap.store(std::min(old * 2, c->mag_cap_max), std::memory_order_relaxed);
   }
-  for (unsigned i = 0; i < narrays; ++i) free_stack(arrays[i], old);  // outside the lock
+  for (unsigned i = 0; i < narrays; ++i) free_magazine(arrays[i], old);  // outside the lock
   sa_->discard_slabs(c, discard);
 }
 
-void Magazines::restack(ThreadSlabCtx* ctx, KmemCache* c, MagazinePair& m) {
+void Magazines::remake_pair(ThreadSlabCtx* ctx, KmemCache* c, MagazinePair& m) {
   std::uint32_t cap = c->mag_cap.load(std::memory_order_relaxed);
-  void** objs = new_stack(cap);
-  if (!objs) return;  // the old stacks still work; only the depot refuses them
-  // Capacities only grow, so the loaded stack fits; the previous one's coldest objects go back
+  void** objs = new_magazine(cap);
+  if (!objs) return;  // the old magazines still work; only the depot refuses them
+  // Capacities only grow, so the loaded magazine fits; the previous one's coldest objects go back
   // to their slabs if both do not.
   std::copy(m.objs, m.objs + m.count, objs);
   std::uint32_t n = m.count, discard = kNil;
@@ -180,9 +180,9 @@ void Magazines::restack(ThreadSlabCtx* ctx, KmemCache* c, MagazinePair& m) {
     std::copy(prev.objs, prev.objs + prev.count, objs + n);
     n += prev.count;
   }
-  ctx->bytes -= release_stacks(m);
-  ctx->bytes += stack_bytes(cap);
-  m = {n, cap, 0, objs, nullptr};  // the previous stack is made again when first needed
+  ctx->bytes -= release_pair(m);
+  ctx->bytes += magazine_bytes(cap);
+  m = {n, cap, 0, objs, nullptr};  // the previous magazine is made again when first needed
   sa_->discard_slabs(c, discard);
 }
 
@@ -299,12 +299,12 @@ std::uint32_t Magazines::unload(KmemCache* c, MagazinePair& m) {
         break;
       }
     }
-    if (!(fresh = new_stack(m.cap))) {  // no spare array: make one outside the lock
+    if (!(fresh = new_magazine(m.cap))) {  // no spare array: make one outside the lock
       discard = flush(c, m, batch_of(m));
       break;
     }
   }
-  free_stack(fresh, m.cap);  // made but not used: the depot had an empty array after all, or no room
+  free_magazine(fresh, m.cap);  // made but not used: the depot had an empty array after all, or no room
   return discard;
 }
 
@@ -317,7 +317,7 @@ std::uint32_t Magazines::depot_drain(KmemCache* c) {
     cap = c->mag_cap.load(std::memory_order_relaxed);
     discard = depot_drain_locked(c, arrays, narrays);
   }
-  for (unsigned i = 0; i < narrays; ++i) free_stack(arrays[i], cap);  // outside the lock
+  for (unsigned i = 0; i < narrays; ++i) free_magazine(arrays[i], cap);  // outside the lock
   return discard;
 }
 

@@ -57,17 +57,17 @@ class Magazines {
   // MAG-GROW due for c: double its capacity (up to mag_cap_max), emptying its depot, whose
   // magazines have the old size; and this thread's pair for c remade at the current capacity.
   void grow(KmemCache* c);
-  void restack(ThreadSlabCtx* ctx, KmemCache* c, MagazinePair& m);
+  void remake_pair(ThreadSlabCtx* ctx, KmemCache* c, MagazinePair& m);
   // Magazines: `cap` slots after a null sentinel (objs[-1], read by the free fast path's
   // double-free test), counted as metadata.
-  void** new_stack(std::uint32_t cap);
-  void free_stack(void** objs, std::uint32_t cap);
-  static std::size_t stack_bytes(std::uint32_t cap) { return (std::size_t{cap} + 1) * sizeof(void*); }
-  // The memory of a magazine made by new_stack, with no accounting (teardown; free_stack counts).
-  static void free_stack_memory(void** objs) {
+  void** new_magazine(std::uint32_t cap);
+  void free_magazine(void** objs, std::uint32_t cap);
+  static std::size_t magazine_bytes(std::uint32_t cap) { return (std::size_t{cap} + 1) * sizeof(void*); }
+  // The memory of a magazine made by new_magazine, with no accounting (teardown; free_magazine counts).
+  static void free_magazine_memory(void** objs) {
     if (objs) std::free(objs - 1);  // the sentinel slot is the allocation's start
   }
-  std::size_t release_stacks(MagazinePair& m);  // frees both magazines; returns the bytes released
+  std::size_t release_pair(MagazinePair& m);  // frees both magazines; returns the bytes released
 
   // ---- between magazines, the depot and slabs
   // An empty m: a full magazine from the depot, else objects from slabs (making a slab if

@@ -20,9 +20,9 @@ class Magazines;
 inline constexpr unsigned kMagChunk = 16;                    // magazine pairs per lazily made chunk
 inline constexpr unsigned kDepotMax = 16;                    // magazines a cache's depot holds, at most (DEPOT-MAX)
 inline constexpr std::size_t kDepotBytes = 64 * 1024;        // ... and at most this many bytes of objects
-inline constexpr std::size_t kStackStartBytes = 16 * 1024;   // a magazine starts with room for this many bytes of objects ...
-inline constexpr std::size_t kStackTargetBytes = 32 * 1024;  // ... may grow (MAG-GROW) to about this many (16..64 objects; 128 up to 64 bytes)
-inline constexpr std::size_t kStackMaxBytes = 64 * 1024;     // ... but never past this many (at least 2 objects)
+inline constexpr std::size_t kMagStartBytes = 16 * 1024;   // a magazine starts with room for this many bytes of objects ...
+inline constexpr std::size_t kMagTargetBytes = 32 * 1024;  // ... may grow (MAG-GROW) to about this many (16..64 objects; 128 up to 64 bytes)
+inline constexpr std::size_t kMagMaxBytes = 64 * 1024;     // ... but never past this many (at least 2 objects)
 inline constexpr std::uint32_t kGrowWindow = 256;            // MAG-GROW: lock takings per verdict ...
 inline constexpr std::uint32_t kGrowWaits = kGrowWindow / 8;  // ... and how many of them must have found the lock held
 

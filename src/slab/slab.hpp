@@ -14,10 +14,10 @@
 //                    RMW, no call.
 //   kmalloc(size)    FAST: the same with the class index as the id: no KmemCache load, and
 //                    the kmalloc magazines sit inside the thread context (no chunk load).
-//     alloc_slow:    attach the thread context; grow c's stacks if due (MAG-GROW) and remake
+//     alloc_slow:    attach the thread context; grow c's magazines if due (MAG-GROW) and remake
 //                    this thread's if their capacity changed; swap in the previous magazine if
 //                    it holds objects; else, in one hold of c.lock, take a full magazine from
-//                    c's depot or refill half a stack from partial slabs (freelist, then
+//                    c's depot or refill half a magazine from partial slabs (freelist, then
 //                    never-used slots); with no partial slab, leave the lock, make a slab (pages
 //                    straight from the buddy, then descriptor, then page words: SLAB-BOOT), and
 //                    retry.
@@ -48,8 +48,8 @@
 //   SLAB-RCU     pages of a TYPESAFE_BY_RCU cache reach the buddy only after a grace period
 //                that began after the slab left the cache.
 //   MAG-TOP      a magazine never holds the same object twice in a row: a free of the
-//                object on top of this thread's stack (freed last, not reallocated since) is
-//                a double free. Every stack has a null sentinel below its first slot, so the
+//                object on top of this thread's magazine (freed last, not reallocated since) is
+//                a double free. Every magazine has a null sentinel below its first slot, so the
 //                test needs no emptiness check. Slabs apply the same test to their freelist
 //                head when objects come back (as SLUB's hardened freelist does).
 //   MAG-OWNER    a thread's magazine pairs are touched by that thread only (kmem_cache_destroy

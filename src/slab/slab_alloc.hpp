@@ -135,7 +135,7 @@ class SlabAllocator {
       MagazinePair& m = MEMDESC_LIKELY(id < kMagChunk) ? slot.ctx->kmalloc_mags[id]
                                                    : slot.ctx->pair_of(id);  // kNoMagazines: cap 0
       if (MEMDESC_LIKELY(m.count < m.cap)) {
-        // MAG-TOP; objs[-1] is a null sentinel, so an empty stack needs no test.
+        // MAG-TOP; objs[-1] is a null sentinel, so an empty magazine needs no test.
         if (MEMDESC_UNLIKELY((m.objs + m.count)[-1] == p)) return double_free_id_slow(id, p, op);
         m.objs[m.count++] = p;
         return;

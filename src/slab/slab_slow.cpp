@@ -14,7 +14,7 @@ void* SlabAllocator::alloc_slow(KmemCache* c, Gfp gfp) {
   void* p = nullptr;
   if (m) {
     if (MEMDESC_UNLIKELY(c->grow_due.load(std::memory_order_relaxed))) mags_.grow(c);
-    if (MEMDESC_UNLIKELY(m->cap != c->mag_cap.load(std::memory_order_relaxed))) mags_.restack(ctx, c, *m);
+    if (MEMDESC_UNLIKELY(m->cap != c->mag_cap.load(std::memory_order_relaxed))) mags_.remake_pair(ctx, c, *m);
     if (!m->count) {
       if (m->prev_count) mags_.swap(*m);  // the previous magazine is full: no lock needed
       else if (!mags_.refill(c, *m)) return nullptr;  // the last error says why
@@ -37,9 +37,9 @@ void SlabAllocator::free_slow(KmemCache* c, void* p, const char* op) {
   if (!m) return put_to_slab(c, p);  // no magazine: straight to the slab
   if ((m->objs + m->count)[-1] == p) double_free_slow(c, p, op);  // MAG-TOP, as free_object
   if (MEMDESC_UNLIKELY(c->grow_due.load(std::memory_order_relaxed))) mags_.grow(c);
-  if (MEMDESC_UNLIKELY(m->cap != c->mag_cap.load(std::memory_order_relaxed))) mags_.restack(ctx, c, *m);
+  if (MEMDESC_UNLIKELY(m->cap != c->mag_cap.load(std::memory_order_relaxed))) mags_.remake_pair(ctx, c, *m);
   if (m->count == m->cap) {
-    if (!m->prev && (m->prev = mags_.new_stack(m->cap))) ctx->bytes += mags_.stack_bytes(m->cap);
+    if (!m->prev && (m->prev = mags_.new_magazine(m->cap))) ctx->bytes += mags_.magazine_bytes(m->cap);
     if (m->prev && !m->prev_count) mags_.swap(*m);  // the previous magazine is empty: no lock needed
     else discard_slabs(c, mags_.unload(c, *m));
   }
