@@ -59,7 +59,6 @@ thread_local ThreadCacheSet tls_set;
 
 }  // namespace
 
-
 void free_thread_cache(ThreadPageCache* c) {
   for (CacheExt& e : c->ext)
     if (e.ctx) e.ops->release(e.ctx);

@@ -53,6 +53,7 @@ constexpr std::array<std::uint8_t, kSmallMax / 8> make_small_index() {
   }
   return t;
 }
+
 inline constexpr auto kSmallIndex = make_small_index();
 }  // namespace detail
 

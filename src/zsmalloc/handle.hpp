@@ -18,6 +18,7 @@ inline std::uint32_t obj_index(std::uint64_t obj) { return static_cast<std::uint
 inline void record(ZsHandle h, std::uint64_t obj) {
   std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(h)).store(obj, std::memory_order_release);
 }
+
 inline std::uint64_t load_obj(ZsHandle h) {
   return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(h)).load(std::memory_order_acquire);
 }

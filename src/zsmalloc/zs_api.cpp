@@ -19,6 +19,7 @@ const char* zs_migrate_result_name(ZsMigrateResult r) {
 ZsPool::ZsPool(std::unique_ptr<zsmalloc::Pool> p, std::atomic<std::uint64_t>* live) : p_(std::move(p)), live_(live) {
   live_->fetch_add(1, std::memory_order_relaxed);
 }
+
 ZsPool::~ZsPool() {
   p_.reset();  // every object and page back to the arena, which is still alive
   live_->fetch_sub(1, std::memory_order_relaxed);
