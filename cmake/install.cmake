@@ -21,5 +21,10 @@ install(FILES ${CMAKE_BINARY_DIR}/memdescConfig.cmake ${CMAKE_BINARY_DIR}/memdes
 # memdesc.pc names its prefix relative to itself, so an installed tree can move.
 file(RELATIVE_PATH MEMDESC_PC_TO_PREFIX ${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig ${CMAKE_INSTALL_PREFIX})
 string(REGEX REPLACE "/$" "" MEMDESC_PC_TO_PREFIX "${MEMDESC_PC_TO_PREFIX}")
+# Without libmemdesc.so, `pkg-config --libs memdesc` links the static library: its dependencies too.
+set(MEMDESC_PC_STATIC_LIBS "")
+if(NOT MEMDESC_BUILD_SHARED)
+  set(MEMDESC_PC_STATIC_LIBS " -lurcu-common -lurcu-memb -llz4 -lzstd")
+endif()
 configure_file(cmake/memdesc.pc.in ${CMAKE_BINARY_DIR}/memdesc.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/memdesc.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -3,7 +3,8 @@
 // that return a pointer, null plus last_error()).
 #pragma once
 #include <cstdint>
-#include <optional>
+#include <new>
+#include <type_traits>
 #include <string>
 #include <utility>
 
@@ -37,7 +38,9 @@ namespace detail {
 }  // namespace detail
 
 // A value or an error; must be looked at ([[nodiscard]]). T need not be default-constructible.
-// value() on an error is a fatal report, never a default-constructed T.
+// value() on an error is a fatal report, never a default-constructed T. The error's code says
+// which member is live (Errc::ok: the value), so a Result costs sizeof(T) + sizeof(Error), and
+// is trivially copyable when T is.
 template <class T>
 class [[nodiscard]] Result {
  public:
@@ -45,26 +48,45 @@ class [[nodiscard]] Result {
   Result(Error e) : err_(e) {            // NOLINT
     if (!err_) err_ = Error{Errc::invalid_request, 0, "Result made from Error::none()"};
   }
-  bool ok() const { return value_.has_value(); }
+  Result(const Result&) requires std::is_trivially_copy_constructible_v<T> = default;
+  Result(const Result& o) requires(!std::is_trivially_copy_constructible_v<T>) : err_(o.err_) {
+    if (o.ok()) new (&value_) T(o.value_);
+  }
+  Result(Result&&) requires std::is_trivially_move_constructible_v<T> = default;
+  Result(Result&& o) noexcept(std::is_nothrow_move_constructible_v<T>)
+    requires(!std::is_trivially_move_constructible_v<T>)
+      : err_(o.err_) {
+    if (o.ok()) new (&value_) T(std::move(o.value_));
+  }
+  Result& operator=(const Result&) = delete;  // a Result is read, not reassigned
+  Result& operator=(Result&&) = delete;
+  ~Result() requires std::is_trivially_destructible_v<T> = default;
+  ~Result() requires(!std::is_trivially_destructible_v<T>) {
+    if (ok()) value_.~T();
+  }
+
+  bool ok() const { return err_.code == Errc::ok; }
   explicit operator bool() const { return ok(); }
   T& value() & {
     if (!ok()) detail::result_has_no_value(err_);
-    return *value_;
+    return value_;
   }
   const T& value() const& {
     if (!ok()) detail::result_has_no_value(err_);
-    return *value_;
+    return value_;
   }
   T&& value() && {
     if (!ok()) detail::result_has_no_value(err_);
-    return std::move(*value_);
+    return std::move(value_);
   }
   T* operator->() { return &value(); }
   T& operator*() { return value(); }
   const Error& error() const { return err_; }  // Errc::ok when there is a value
 
  private:
-  std::optional<T> value_;
+  union {
+    T value_;
+  };
   Error err_{};
 };
 

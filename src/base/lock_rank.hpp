@@ -53,24 +53,25 @@ void acquired(LockRank r);  // checked builds: verify order, push
 void released(LockRank r);  // checked builds: pop
 }  // namespace lock_witness
 
-// What every lock type here shares: its rank, fixed at construction, and no copies.
+// What every lock type here shares: no copies, and its rank (a member `rank_` of the lock,
+// fixed at construction). An empty base, so each lock's own word stays at offset 0.
+template <class Lock>
 class RankedLock {
  public:
   RankedLock(const RankedLock&) = delete;
   RankedLock& operator=(const RankedLock&) = delete;
-  LockRank rank() const { return rank_; }
+  LockRank rank() const { return static_cast<const Lock*>(this)->rank_; }
 
  protected:
-  explicit constexpr RankedLock(LockRank rank) : rank_(rank) {}
+  constexpr RankedLock() = default;
   ~RankedLock() = default;
-  LockRank rank_;
 };
 
 // A test-and-test-and-set spin lock with a rank. Short critical sections only (the zone lock is
 // held for a bounded number of bitmap operations, never across a system call).
-class CAPABILITY("mutex") SpinLock : public RankedLock {
+class CAPABILITY("mutex") SpinLock : public RankedLock<SpinLock> {
  public:
-  explicit constexpr SpinLock(LockRank rank) : RankedLock(rank) {}
+  explicit constexpr SpinLock(LockRank rank) : rank_(rank) {}
 
   void lock() ACQUIRE() {
     if (MEMDESC_UNLIKELY(locked_.exchange(true, std::memory_order_acquire))) lock_slow();
@@ -90,7 +91,9 @@ class CAPABILITY("mutex") SpinLock : public RankedLock {
  private:
   MEMDESC_SLOW_PATH void lock_slow();
 
+  friend class RankedLock<SpinLock>;
   std::atomic<bool> locked_{false};
+  LockRank rank_;
 };
 
 // Holds a lock (SpinLock, RankedMutex) for a scope, visible to the thread-safety analysis.
@@ -110,9 +113,9 @@ using LockGuard = ScopedLock<SpinLock>;
 // A reader/writer spin lock with a rank, writer-preferring: a waiting writer stops new readers.
 // Readers and writers hold it for short sections only (never across user code or a system
 // call). `contended()` tells a long-running writer that others wait, so it can yield.
-class CAPABILITY("mutex") RwSpinLock : public RankedLock {
+class CAPABILITY("mutex") RwSpinLock : public RankedLock<RwSpinLock> {
  public:
-  explicit constexpr RwSpinLock(LockRank rank) : RankedLock(rank) {}
+  explicit constexpr RwSpinLock(LockRank rank) : rank_(rank) {}
 
   void read_lock() ACQUIRE_SHARED() {
     std::uint32_t v = state_.load(std::memory_order_relaxed);
@@ -149,14 +152,16 @@ class CAPABILITY("mutex") RwSpinLock : public RankedLock {
   MEMDESC_SLOW_PATH void write_lock_slow();
 
   std::atomic<std::uint32_t> state_{0};  // bit 0 writer holds, bit 1 writer waits, readers << 2
+  friend class RankedLock<RwSpinLock>;
   std::atomic<std::uint32_t> read_waiters_{0};
+  LockRank rank_;
 };
 
 // A std::mutex with a rank, for sections that may block (the zram entry stripes) or that
 // guard libc containers (the checked-build live sets). Held with MutexGuard.
-class CAPABILITY("mutex") RankedMutex : public RankedLock {
+class CAPABILITY("mutex") RankedMutex : public RankedLock<RankedMutex> {
  public:
-  explicit RankedMutex(LockRank rank) : RankedLock(rank) {}
+  explicit RankedMutex(LockRank rank) : rank_(rank) {}
 
   void lock() ACQUIRE() {
     m_.lock();
@@ -168,7 +173,9 @@ class CAPABILITY("mutex") RankedMutex : public RankedLock {
   }
 
  private:
+  friend class RankedLock<RankedMutex>;
   std::mutex m_;
+  LockRank rank_;
 };
 
 using MutexGuard = ScopedLock<RankedMutex>;

@@ -2,7 +2,7 @@
 //
 // Lock types are capabilities; a field a lock protects says GUARDED_BY(that lock); a function
 // that must be called with a lock held (the `_locked` helpers) says REQUIRES(it). The clang
-// presets build with -Wthread-safety -Werror (CMakeLists.txt), so an access the
+// presets build with -Wthread-safety and MEMDESC_WERROR (CMakeLists.txt), so an access the
 // analysis cannot prove protected fails the build. GCC ignores the annotations.
 //
 // What the analysis cannot see is said in a comment where it happens: fields of one object

@@ -152,9 +152,5 @@ std::uint64_t FolioAllocator::validate_block(std::uint64_t pfn, MemdescWord w) c
   return n;
 }
 
-void FolioAllocator::validate() const {
-  mm_->for_each_block(is_folio_word, [this](std::uint64_t pfn, MemdescWord w) { return validate_block(pfn, w); });
-}
-
 }  // namespace folio
 }  // namespace memdesc

@@ -16,7 +16,7 @@
 // A successful try-get pins the folio; the unchanged word then proves it still covers pfn
 // [FOLIO-LOOKUP]. Typesafe-by-RCU caches guarantee the stale f is a folio descriptor.
 //
-// Invariants (validate() checks them; docs/INVARIANTS.md lists them):
+// Invariants (validate_block() checks them; docs/INVARIANTS.md lists them):
 //   FOLIO-REF     refcount == 0 exactly when free or not yet published; > 0 while published.
 //   FOLIO-SAME    a live folio's 2^order page words all equal File/Anon(f, order), starting at
 //                 f->pfn, which is aligned to 2^order.
@@ -60,8 +60,8 @@ class FolioAllocator {
     return MemdescWord::describe(f->kind == FolioKind::Anon ? MemdescType::Anon : MemdescType::File, f, f->order);
   }
 
-  void validate() const;  // FOLIO-*; call when quiescent
   // The folio whose first page is pfn (word w, a folio word): FOLIO-* checks; its page count.
+  // Arena::validate calls it for every folio in its one walk of the words; call when quiescent.
   std::uint64_t validate_block(std::uint64_t pfn, MemdescWord w) const;
   std::uint64_t live_small() const { return live_[0].load(std::memory_order_relaxed); }
   std::uint64_t live_large() const { return live_[1].load(std::memory_order_relaxed); }

@@ -202,10 +202,5 @@ std::uint64_t FragAllocator::validate_block(std::uint64_t pfn, MemdescWord w) co
   return n;
 }
 
-void FragAllocator::validate() const {
-  mm_->for_each_block([](MemdescWord w) { return w.is(MemdescType::Frag); },
-                      [this](std::uint64_t pfn, MemdescWord w) { return validate_block(pfn, w); });
-}
-
 }  // namespace frag
 }  // namespace memdesc

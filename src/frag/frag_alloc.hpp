@@ -13,7 +13,7 @@
 // Whoever drops the last reference (page_frag_free on any thread, or the cache) frees pages
 // then descriptor.
 //
-// Invariants (validate() checks them; docs/INVARIANTS.md lists them):
+// Invariants (validate_block() checks them; docs/INVARIANTS.md lists them):
 //   FRAG-BIAS   as above; refcount > 0 for every block with Frag words.
 //   FRAG-SAME   a Frag block's 2^order words all equal Frag(desc, order); desc->pfn is the
 //               first page, aligned to 2^order.
@@ -68,8 +68,8 @@ class FragAllocator {
 
   void* alloc_slow(PageFragCache& c, std::size_t size, std::size_t align);
   void drain(PageFragCache& c);
-  void validate() const;  // FRAG-*; call when quiescent
   // The Frag block whose first page is pfn (word w): FRAG-* checks; its page count.
+  // Arena::validate calls it for every Frag block in its one walk; call when quiescent.
   std::uint64_t validate_block(std::uint64_t pfn, MemdescWord w) const;
   slab::KmemCache* desc_cache() const { return cache_; }
   std::uint64_t live_blocks() const { return live_.load(std::memory_order_relaxed); }  // Frag-described

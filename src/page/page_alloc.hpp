@@ -154,7 +154,8 @@ class PageAllocator {
   friend void detach_all_thread_caches(PageAllocator* pa);
   template <class Fn>
   friend void for_each_cache_ext(PageAllocator* pa, unsigned slot, Fn&& fn);
-  friend void unlink_thread_cache_locked(ThreadPageCache* c);
+  // page_cache.cpp's own: takes c off its allocator's list (thread exit); declared only here.
+  friend void unlink_thread_cache_locked(ThreadPageCache* c) REQUIRES(g_cache_registry);
 
   ThreadPageCache* caches_head GUARDED_BY(g_cache_registry) = nullptr;
   const CacheExtOps* ext_ops[kMaxCacheExt] GUARDED_BY(g_cache_registry) = {};  // registered slots

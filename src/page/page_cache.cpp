@@ -8,6 +8,10 @@
 #include "page/page_alloc.hpp"
 
 namespace memdesc::page {
+
+// Takes c off its allocator's list of caches (a friend of PageAllocator, declared here only).
+void unlink_thread_cache_locked(ThreadPageCache* c) REQUIRES(g_cache_registry);
+
 namespace {
 
 // Where the calling thread's ThreadCacheSet is in its life. Trivially destructible, so it can

@@ -86,8 +86,6 @@ inline constinit thread_local TlsPageCacheSlot tls_page_cache{};
 ThreadPageCache* attach_thread_cache(PageAllocator* pa);
 // The calling thread's cache for `pa`, or null; never creates one.
 ThreadPageCache* find_thread_cache(const PageAllocator* pa);
-// Takes c off its allocator's list of caches (thread exit).
-void unlink_thread_cache_locked(ThreadPageCache* c) REQUIRES(g_cache_registry);
 // Called by ~PageAllocator: orphans every cache of `pa` and frees the calling thread's.
 void detach_all_thread_caches(PageAllocator* pa);
 // A higher layer's slot in every thread cache of `pa`, with what to do with its contexts at the

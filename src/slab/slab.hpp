@@ -35,7 +35,8 @@
 //                    one is kept up to kMinEmpty, else discarded after the lock is released,
 //                    after a grace period for TYPESAFE_BY_RCU caches).
 //
-// Invariants (validate() checks them; docs/INVARIANTS.md):
+// Invariants (validate_slab() and validate_caches() check them, Arena::validate calls them;
+// docs/INVARIANTS.md):
 //   SLAB-COUNT   per slab: inuse + |freelist| + (objects - bump) == objects.
 //   SLAB-LIST    a slab is on the partial list iff it has a free slot and inuse > reserved; on
 //                the empty list iff inuse == reserved (KmemCache::reserved_slots: 1 for

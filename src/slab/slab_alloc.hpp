@@ -39,6 +39,10 @@ class SlabAllocator {
   // which no user holds, are freed.
   void cache_destroy(KmemCache* c, bool keep_shell = true);
   static constexpr std::size_t kMaxShells = 256;
+  std::size_t destroyed_shells() const {  // shells kept of destroyed caches (at most kMaxShells)
+    LockGuard g(caches_lock_);
+    return graveyard_.size();
+  }
 
   MEMDESC_FAST_PATH void* cache_alloc(KmemCache* c, Gfp gfp) {
     TlsSlabSlot slot = tls_slab;
@@ -99,16 +103,15 @@ class SlabAllocator {
   // Checked builds: p is an object of c handed out and not yet freed (the exact per-object
   // state). Fast builds keep no such state and answer true.
   bool is_live_object(KmemCache* c, const void* p) const;
-  // p (inside the arena) lies in a slab of cache c, by its page word (SLAB-WORD).
-  bool in_cache(const KmemCache* c, const void* p) const {
-    MemdescWord w = view_.word_at(view_.offset(p));
-    return w.is(MemdescType::Slab) && w.aux() == c->id;
-  }
+  // p (inside the arena) lies in a slab of cache c, by its page word (SLAB-WORD); or the same
+  // from a word the caller has loaded already.
+  bool in_cache(const KmemCache* c, const void* p) const { return word_in_cache(view_.word_at(view_.offset(p)), c); }
+  static bool word_in_cache(MemdescWord w, const KmemCache* c) { return w.is(MemdescType::Slab) && w.aux() == c->id; }
 
   void flush_thread() { mags_.flush_thread(); }  // this thread's magazines back to their slabs
-  void validate() const;                     // every cache; call when quiescent
-  // validate() in parts, for a walk of the arena that other layers share (Arena::validate):
-  // each slab met is checked and its list counted, then the counts against the caches' counters.
+  // Validation, in the parts of the one walk of the arena's words (Arena::validate): each slab
+  // met is checked and its list counted, then the counts against the caches' counters. Call
+  // when quiescent.
   struct SlabCensus {
     std::vector<std::uint64_t> partial = std::vector<std::uint64_t>(kMaxCaches);
     std::vector<std::uint64_t> empty = std::vector<std::uint64_t>(kMaxCaches);
@@ -185,7 +188,7 @@ class SlabAllocator {
   };
   static_assert(sizeof(FastInfo) == 16, "one load on the free fast path");
   FastInfo fast_[kMaxCaches] = {};
-  SpinLock caches_lock_{LockRank::SlabRegistry};
+  mutable SpinLock caches_lock_{LockRank::SlabRegistry};
   std::vector<KmemCache*> graveyard_ GUARDED_BY(caches_lock_);  // destroyed caches' shells, freed with the allocator
 };
 

@@ -159,11 +159,4 @@ void SlabAllocator::validate_caches(const SlabCensus& census) const {
   }
 }
 
-void SlabAllocator::validate() const {
-  SlabCensus census;
-  mm_->for_each_block([](MemdescWord w) { return w.is(MemdescType::Slab); },
-                      [&](std::uint64_t pfn, MemdescWord w) { return validate_slab(pfn, w, census); });
-  validate_caches(census);
-}
-
 }  // namespace memdesc::slab

@@ -17,7 +17,8 @@ void Pool::check_handle(ZsHandle h, const char* op) const {
   if (MEMDESC_UNLIKELY(h == 0)) bad_handle(h, op, "handle 0 (never a valid handle)");
   if (MEMDESC_UNLIKELY(!mm.contains(reinterpret_cast<void*>(h)) || (h & 7) != 0))
     bad_handle(h, op, "not a handle: outside the arena or misaligned");
-  if (MEMDESC_UNLIKELY(!sa_->in_cache(handle_cache_, reinterpret_cast<void*>(h))))
+  MemdescWord w = mm.word(mm.pfn(reinterpret_cast<void*>(h)));
+  if (MEMDESC_UNLIKELY(!slab::SlabAllocator::word_in_cache(w, handle_cache_)))
     bad_handle(h, op, "not a handle of this pool (its page belongs to no handle slot of the pool)");
   if constexpr (kChecked) {
     if (!sa_->is_live_object(handle_cache_, reinterpret_cast<void*>(h)))

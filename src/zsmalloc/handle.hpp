@@ -13,7 +13,7 @@ namespace memdesc::zsmalloc {
 inline constexpr unsigned kObjIndexBits = 16;  // objects per zspage: at most 16 * 4096 / 32 = 2048
 
 inline std::uint64_t make_obj(std::uint32_t pfn, std::uint32_t idx) { return (std::uint64_t{pfn} << kObjIndexBits) | idx; }
-inline std::uint32_t obj_pfn(std::uint64_t obj) { return static_cast<std::uint32_t>(obj >> kObjIndexBits); }
+inline std::uint64_t obj_pfn(std::uint64_t obj) { return obj >> kObjIndexBits; }  // all 48 bits: a forged obj stays out of range
 inline std::uint32_t obj_index(std::uint64_t obj) { return static_cast<std::uint32_t>(obj & ((1u << kObjIndexBits) - 1)); }
 inline void record(ZsHandle h, std::uint64_t obj) {
   std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(h)).store(obj, std::memory_order_release);

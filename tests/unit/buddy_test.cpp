@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "page/page.hpp"
 #include "platform/os.hpp"
 #include "test_support.hpp"
 
@@ -173,4 +174,26 @@ TEST(Buddy, SmallMaxOrderAndTinyArena) {
   a->free_pages(p);
   a->drain_thread_cache();
   test::expect_fully_coalesced(*a);
+}
+
+// A layer's per-thread state goes in a slot it registered; an unregistered slot is refused, so
+// no context is ever stored without the operations that release it.
+TEST(ThreadCacheExt, OnlyARegisteredSlotTakesAContext) {
+  auto mm = core::Memmap::create(16 << 20, 10, 0);
+  auto pa = page::PageAllocator::create(*mm.value(), {});
+  ASSERT_TRUE(pa.ok());
+  page::ThreadPageCache* pc = page::attach_thread_cache(pa.value().get());
+  ASSERT_NE(pc, nullptr);
+  static int released = 0;
+  static const page::CacheExtOps ops{[](void* c) { delete static_cast<int*>(c); ++released; },
+                                     [](void* c) { delete static_cast<int*>(c); ++released; }};
+  int* ctx = new int(7);
+  EXPECT_FALSE(page::set_cache_ext(pc, 0, ctx)) << "slot 0 is not registered yet";
+  EXPECT_EQ(page::cache_ext(pc, 0), nullptr);
+  unsigned slot = page::register_cache_ext(pa.value().get(), &ops);
+  EXPECT_TRUE(page::set_cache_ext(pc, slot, ctx));
+  EXPECT_EQ(page::cache_ext(pc, slot), ctx);
+  page::detach_cache_ext(pa.value().get(), slot);  // releases the context
+  EXPECT_EQ(released, 1);
+  EXPECT_EQ(page::cache_ext(pc, slot), nullptr);
 }

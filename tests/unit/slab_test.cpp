@@ -11,6 +11,7 @@
 #include "base/compiler.hpp"
 #include "rcu/rcu.hpp"
 #include "slab/slab.hpp"
+#include "zsmalloc/zsmalloc.hpp"
 #include "test_support.hpp"
 
 using namespace memdesc;
@@ -256,11 +257,11 @@ TEST(KmemCache, FreesFromAnotherThreadAndThreadExit) {
   test::expect_all_returned(*a);
 }
 
-// Bursts larger than a thread's two stacks go through the depot; a thread whose allocations
-// and frees alternate at a full stack swaps its stacks instead. Every object comes back, and
+// Bursts larger than a thread's two magazines go through the depot; a thread whose allocations
+// and frees alternate at a full magazine swaps its magazines instead. Every object comes back, and
 // every magazine array is counted while it lives and uncounted when it goes; a burst reuses the
 // arrays the previous one left in the depot (DEPOT-MAX) rather than making more.
-TEST(KmemCache, MagazinesStacksAndDepotKeepEveryObject) {
+TEST(KmemCache, MagazinesAndDepotKeepEveryObject) {
   auto a = arena64();
   std::thread t([&] {
     std::vector<std::uint64_t*> v(900);  // 7 magazines of 128: within the depot's 8 arrays
@@ -290,7 +291,7 @@ TEST(KmemCache, MagazinesStacksAndDepotKeepEveryObject) {
     for (auto& p : big) p = static_cast<std::uint64_t*>(a->kmalloc(64));
     EXPECT_EQ(std::set<void*>(big.begin(), big.end()).size(), big.size());
     for (auto* p : big) a->kfree(p);
-    // Alternate around a full stack: no object is lost or handed out twice.
+    // Alternate around a full magazine: no object is lost or handed out twice.
     std::vector<void*> w;
     for (int i = 0; i < 200; ++i) w.push_back(a->kmalloc(64));
     for (int i = 0; i < 1000; ++i) {
@@ -311,18 +312,18 @@ TEST(KmemCache, MagazinesStacksAndDepotKeepEveryObject) {
   test::expect_all_returned(*a);
 }
 
-// MAG-GROW: a cache of big objects starts with small stacks. One thread alone never grows them
+// MAG-GROW: a cache of big objects starts with small magazines. One thread alone never grows them
 // (it never finds the cache lock held); two threads working the cache at once do (fast
-// builds). No object is lost, handed out twice or changed while stacks are remade and the
+// builds). No object is lost, handed out twice or changed while magazines are remade and the
 // depot is emptied.
-TEST(KmemCache, StacksGrowUnderContentionAndKeepEveryObject) {
+TEST(KmemCache, MagazinesGrowUnderContentionAndKeepEveryObject) {
   auto a = arena64();
   auto info = [&](const char* name) {
     for (const SlabCacheInfo& c : a->slabinfo())
       if (c.name == name) return c;
     return SlabCacheInfo{};
   };
-  EXPECT_EQ(info("kmalloc-64").limit, 128u);  // small objects start at their largest stacks
+  EXPECT_EQ(info("kmalloc-64").limit, 128u);  // small objects start at their largest magazines
   EXPECT_EQ(info("kmalloc-64").max_limit, 128u);
   EXPECT_EQ(info("kmalloc-96").max_limit, 64u);
   ASSERT_EQ(info("kmalloc-4k").limit, 4u);  // 16 KiB of objects
@@ -331,7 +332,7 @@ TEST(KmemCache, StacksGrowUnderContentionAndKeepEveryObject) {
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> bad{0}, rounds{0};
   auto churn = [&](std::uint64_t seed, unsigned min_rounds) {
-    std::vector<std::uint64_t*> v(48);  // 12 stacks' worth at the start
+    std::vector<std::uint64_t*> v(48);  // 12 magazines' worth at the start
     std::set<void*> distinct;
     for (unsigned r = 0; r < min_rounds || !stop.load(std::memory_order_relaxed); ++r) {
       for (std::size_t i = 0; i < v.size(); ++i) {
@@ -358,21 +359,21 @@ TEST(KmemCache, StacksGrowUnderContentionAndKeepEveryObject) {
   };
   stop = true;  // 300 rounds, then stop
   std::thread([&] { churn(1, 300); }).join();
-  EXPECT_EQ(info("kmalloc-4k").limit, 4u) << "one thread alone grew the stacks";
+  EXPECT_EQ(info("kmalloc-4k").limit, 4u) << "one thread alone grew the magazines";
   stop = false;
 
-  // Two threads until the stacks have grown (a window of 256 lock takings with 1 in 8 finding
+  // Two threads until the magazines have grown (a window of 256 lock takings with 1 in 8 finding
   // the lock held doubles them), or the deadline. How far they grow depends on how busy the
   // lock stays at each size; 16 is the cap.
   // Checked builds send every call through the slow paths and serialise them on the per-object
-  // state's mutex, so the cache lock is seldom found held there and the stacks need not grow:
+  // state's mutex, so the cache lock is seldom found held there and the magazines need not grow:
   // the threads run 2000 rounds each, for the objects' sake.
   stop = kChecked;
   std::thread t1([&] { churn(2, 2000); }), t2([&] { churn(3, 2000); });
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (!kChecked && info("kmalloc-4k").limit == 4 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // more stack remakes under way
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // more magazine remakes under way
   stop = true;
   t1.join();
   t2.join();
@@ -392,11 +393,11 @@ TEST(KmemCache, StacksGrowUnderContentionAndKeepEveryObject) {
 // SLAB-LIST: a refill that finds no slab with a free slot makes one outside the cache lock; if
 // another thread leaves a full magazine in the depot meanwhile, the refill takes that instead,
 // and the new slab (nothing handed out) must wait on the empty list, not the partial one. Each
-// round lines the two up: B frees two stacks' worth and more (to the depot) while A's first
+// round lines the two up: B frees two magazines' worth and more (to the depot) while A's first
 // allocation finds the cache bare.
 TEST(KmemCache, ASlabMadeWhileTheDepotFillsWaitsOnTheEmptyList) {
   auto a = arena64();
-  KmemCache* c = a->kmem_cache_create("depot-race", 4096).value();  // 8 a slab, stacks of 4
+  KmemCache* c = a->kmem_cache_create("depot-race", 4096).value();  // 8 a slab, magazines of 4
   const unsigned rounds = kChecked ? 300 : 2000;
   for (unsigned r = 0; r < rounds; ++r) {
     std::atomic<int> ready{0};
@@ -407,7 +408,7 @@ TEST(KmemCache, ASlabMadeWhileTheDepotFillsWaitsOnTheEmptyList) {
       while (ready.load() < 2) {
       }
       for (unsigned i = 0; i < (r % 100) * 16; ++i) __builtin_ia32_pause();  // slide across A's refill
-      for (void* p : objs) a->kmem_cache_free(c, p);  // 8 fill the stacks; the rest go to the depot
+      for (void* p : objs) a->kmem_cache_free(c, p);  // 8 fill the magazines; the rest go to the depot
     });
     std::thread t([&] {
       ready.fetch_add(1);
@@ -492,4 +493,32 @@ TEST(KmemCache, ADescriptorCacheMustBeTypesafeByRcu) {
   auto good = sa.value()->cache_create(rcu);
   ASSERT_TRUE(good.ok());
   sa.value()->cache_destroy(good.value());
+}
+
+// Destroyed user caches stay as shells for precise reports, but only the newest kMaxShells of
+// them: a program that makes and destroys caches in a loop keeps bounded memory. A layer's own
+// caches (a zsmalloc pool's) leave no shell.
+TEST(KmemCache, ShellsOfDestroyedCachesAreBounded) {
+  auto mm = core::Memmap::create(16 << 20, 10, 0);
+  auto pa = page::PageAllocator::create(*mm.value(), {});
+  auto sa = slab::SlabAllocator::create(*pa.value());
+  ASSERT_TRUE(sa.ok());
+  slab::SlabAllocator& s = *sa.value();
+  for (int i = 0; i < 300; ++i) {
+    slab::SlabCreate c{.name = "loop", .size = 64};
+    auto r = s.cache_create(c);
+    ASSERT_TRUE(r.ok()) << i;
+    void* p = s.cache_alloc(r.value(), GFP_NONE);
+    ASSERT_NE(p, nullptr);
+    s.cache_free(r.value(), p);
+    s.cache_destroy(r.value());
+    EXPECT_EQ(s.destroyed_shells(), std::min<std::size_t>(i + 1, slab::SlabAllocator::kMaxShells));
+  }
+  for (int i = 0; i < 50; ++i) {
+    auto pool = zsmalloc::Pool::create(s, *pa.value(), {.name = "p"});
+    ASSERT_TRUE(pool.ok());
+    ZsHandle h = pool.value()->malloc(100, GFP_NONE).value();
+    pool.value()->free(h);
+  }
+  EXPECT_EQ(s.destroyed_shells(), slab::SlabAllocator::kMaxShells) << "a pool's own caches left shells";
 }
