@@ -37,57 +37,68 @@ namespace detail {
 [[noreturn]] void result_has_no_value(const Error& e);
 }  // namespace detail
 
+namespace detail {
+// Result's storage: the error's code says which member is live (Errc::ok: the value). For a
+// trivially destructible T (pointers, handles, sizes) it is trivially copyable; otherwise it
+// moves and destroys the value it holds.
+template <class T, bool = std::is_trivially_destructible_v<T>>
+struct ResultStorage {
+  explicit ResultStorage(T v) : value(std::move(v)) {}
+  explicit ResultStorage(Error e) : err(e) {}
+  union {
+    T value;
+  };
+  Error err{};
+};
+template <class T>
+struct ResultStorage<T, false> {
+  explicit ResultStorage(T v) : value(std::move(v)) {}
+  explicit ResultStorage(Error e) : err(e) {}
+  ResultStorage(ResultStorage&& o) noexcept(std::is_nothrow_move_constructible_v<T>) : err(o.err) {
+    if (err.code == Errc::ok) new (&value) T(std::move(o.value));
+  }
+  ResultStorage& operator=(ResultStorage&&) = delete;
+  ~ResultStorage() {
+    if (err.code == Errc::ok) value.~T();
+  }
+  union {
+    T value;
+  };
+  Error err{};
+};
+}  // namespace detail
+
 // A value or an error; must be looked at ([[nodiscard]]). T need not be default-constructible.
-// value() on an error is a fatal report, never a default-constructed T. The error's code says
-// which member is live (Errc::ok: the value), so a Result costs sizeof(T) + sizeof(Error), and
-// is trivially copyable when T is.
+// value() on an error is a fatal report, never a default-constructed T. A Result costs
+// sizeof(T) + sizeof(Error).
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T v) : value_(std::move(v)) {}  // NOLINT: implicit by design
-  Result(Error e) : err_(e) {            // NOLINT
-    if (!err_) err_ = Error{Errc::invalid_request, 0, "Result made from Error::none()"};
-  }
-  Result(const Result&) requires std::is_trivially_copy_constructible_v<T> = default;
-  Result(const Result& o) requires(!std::is_trivially_copy_constructible_v<T>) : err_(o.err_) {
-    if (o.ok()) new (&value_) T(o.value_);
-  }
-  Result(Result&&) requires std::is_trivially_move_constructible_v<T> = default;
-  Result(Result&& o) noexcept(std::is_nothrow_move_constructible_v<T>)
-    requires(!std::is_trivially_move_constructible_v<T>)
-      : err_(o.err_) {
-    if (o.ok()) new (&value_) T(std::move(o.value_));
-  }
-  Result& operator=(const Result&) = delete;  // a Result is read, not reassigned
-  Result& operator=(Result&&) = delete;
-  ~Result() requires std::is_trivially_destructible_v<T> = default;
-  ~Result() requires(!std::is_trivially_destructible_v<T>) {
-    if (ok()) value_.~T();
+  Result(T v) : s_(std::move(v)) {}  // NOLINT: implicit by design
+  Result(Error e) : s_(e) {          // NOLINT
+    if (!s_.err) s_.err = Error{Errc::invalid_request, 0, "Result made from Error::none()"};
   }
 
-  bool ok() const { return err_.code == Errc::ok; }
+  bool ok() const { return s_.err.code == Errc::ok; }
   explicit operator bool() const { return ok(); }
   T& value() & {
-    if (!ok()) detail::result_has_no_value(err_);
-    return value_;
+    if (!ok()) detail::result_has_no_value(s_.err);
+    return s_.value;
   }
   const T& value() const& {
-    if (!ok()) detail::result_has_no_value(err_);
-    return value_;
+    if (!ok()) detail::result_has_no_value(s_.err);
+    return s_.value;
   }
   T&& value() && {
-    if (!ok()) detail::result_has_no_value(err_);
-    return std::move(value_);
+    if (!ok()) detail::result_has_no_value(s_.err);
+    return std::move(s_.value);
   }
   T* operator->() { return &value(); }
   T& operator*() { return value(); }
-  const Error& error() const { return err_; }  // Errc::ok when there is a value
+  const Error& error() const { return s_.err; }  // Errc::ok when there is a value
 
  private:
-  union {
-    T value_;
-  };
-  Error err_{};
+  detail::ResultStorage<T> s_;
 };
 
 }  // namespace memdesc
