@@ -103,9 +103,7 @@ class SlabAllocator {
   // Checked builds: p is an object of c handed out and not yet freed (the exact per-object
   // state). Fast builds keep no such state and answer true.
   bool is_live_object(KmemCache* c, const void* p) const;
-  // p (inside the arena) lies in a slab of cache c, by its page word (SLAB-WORD); or the same
-  // from a word the caller has loaded already.
-  bool in_cache(const KmemCache* c, const void* p) const { return word_in_cache(view_.word_at(view_.offset(p)), c); }
+  // A page with word w lies in a slab of cache c (SLAB-WORD: aux is the cache id).
   static bool word_in_cache(MemdescWord w, const KmemCache* c) { return w.is(MemdescType::Slab) && w.aux() == c->id; }
 
   void flush_thread() { mags_.flush_thread(); }  // this thread's magazines back to their slabs
