@@ -106,6 +106,15 @@ enum class MiscSubtype : std::uint8_t {
 };
 const char* misc_subtype_name(MiscSubtype s);  // "?" for an unassigned value
 
+constexpr bool misc_subtype_is_assigned(unsigned s) {
+  switch (s) {
+#define MEMDESC_X(name, value) case value: return true;
+    MEMDESC_MISC_TABLE(MEMDESC_X)
+#undef MEMDESC_X
+  }
+  return false;
+}
+
 namespace detail {
 // describe() was given a descriptor pointer, order or aux that the word cannot hold: fatal.
 [[noreturn]] void bad_describe(MemdescType t, const void* desc, unsigned order, unsigned aux);
@@ -191,8 +200,7 @@ class MemdescWord {
       return (v_ >> (kBuddyOrderShift + 4)) == 0 && ((v_ & kBuddyHead) || buddy_order() == 0);
     if (type() == MemdescType::Misc) {
       unsigned sub = static_cast<unsigned>(misc_subtype());
-      return sub <= static_cast<unsigned>(MiscSubtype::Pages) &&
-             (v_ >> (kMiscOrderShift + kMiscOrderBits)) == 0;
+      return misc_subtype_is_assigned(sub) && (v_ >> (kMiscOrderShift + kMiscOrderBits)) == 0;
     }
     return (v_ & kPtrMask) != 0;  // descriptor types need a descriptor
   }

@@ -68,12 +68,33 @@ void* Arena::alloc_pages(unsigned order, Gfp gfp) {
   return pages_->alloc(order, gfp, MemdescWord::misc(MiscSubtype::Pages, order));
 }
 
+namespace {
+// The words a user may write with alloc_pages_desc [MEMDESC-OWNED]: the types and subtypes no
+// layer of the arena follows or frees. A word of a type the arena's own layers own (a slab,
+// folio, zspage or page_frag descriptor, a page table, a free page, a page being migrated)
+// would make a later kfree, lookup or validate trust a pointer or an index it never made.
+bool user_may_write(MemdescWord w) {
+  switch (w.type()) {
+    case MemdescType::Misc: return w.misc_subtype() != MiscSubtype::Migrating;
+    case MemdescType::Movable:
+    case MemdescType::Ksm:
+    case MemdescType::NetPool:
+    case MemdescType::HwPoison:
+    case MemdescType::PerCpu: return true;
+    default: return false;  // Buddy, Slab, File, Anon, PageTable, ZPDesc, Frag
+  }
+}
+}  // namespace
+
 void* Arena::alloc_pages_desc(unsigned order, MemdescWord word, Gfp gfp) {
-  if (MEMDESC_UNLIKELY(!word.is_valid() || word.is(MemdescType::Buddy) || word.order() != order)) {
+  if (MEMDESC_UNLIKELY(!word.is_valid() || !user_may_write(word) || word.order() != order)) {
     char buf[96];
     format_word(word, buf, sizeof buf);
-    char why[160];
-    std::snprintf(why, sizeof why, "word %s cannot describe an order-%u allocation", buf, order);
+    char why[200];
+    if (word.is_valid() && !user_may_write(word))
+      std::snprintf(why, sizeof why, "word %s is of a type the arena's own layers own (MEMDESC-OWNED)", buf);
+    else
+      std::snprintf(why, sizeof why, "word %s cannot describe an order-%u allocation", buf, order);
     report_bad_argument("alloc_pages_desc", why);
   }
   return pages_->alloc(order, gfp, word);

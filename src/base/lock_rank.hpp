@@ -6,6 +6,7 @@
 // docs/LOCKING.md restates this table with what each lock protects; keep both in step.
 #pragma once
 #include <atomic>
+#include <iterator>
 #include <cstdint>
 #include <mutex>
 
@@ -42,7 +43,23 @@ enum class LockRank : std::uint8_t {
   SlabLive = 30,
 };
 
+// Every rank, lowest first: fork() (rcu/fork.hpp) takes the locks of each rank in this order.
+inline constexpr LockRank kAllLockRanks[] = {LockRank::ZramEntry, LockRank::CacheRegistry, LockRank::SlabRegistry,
+                                             LockRank::ZsPool,    LockRank::ZsClass,      LockRank::SlabCache,
+                                             LockRank::Zone,      LockRank::SlabLive};
+constexpr bool lock_ranks_ascend() {
+  for (unsigned i = 1; i < std::size(kAllLockRanks); ++i)
+    if (kAllLockRanks[i - 1] >= kAllLockRanks[i]) return false;
+  return true;
+}
+static_assert(lock_ranks_ascend(), "kAllLockRanks lists every rank in increasing order");
+
 const char* lock_rank_name(LockRank r);
+
+// Set by the fork child handler (rcu/fork.cpp) while it releases the locks it took in prepare:
+// waiters that threads of the parent announced in a lock word do not exist in the child, so
+// fork_release forgets them there. Only the forking thread writes it, with no other thread.
+inline bool g_fork_child_releasing = false;
 
 // One step of waiting for a lock another thread holds: pause for the first 64 steps, then give
 // the CPU away (with more threads than cores the holder may need it). Every spinning lock uses it.
@@ -87,6 +104,13 @@ class CAPABILITY("mutex") SpinLock : public RankedLock<SpinLock> {
     if constexpr (kChecked) lock_witness::released(rank_);
     locked_.store(false, std::memory_order_release);
   }
+  // fork() (rcu/fork.hpp): the forking thread holds every lock of the process across the fork,
+  // rank by rank, many of one rank at once, so without the witness. Released by the same
+  // thread in the parent and in the child.
+  void fork_acquire() ACQUIRE() {
+    if (MEMDESC_UNLIKELY(locked_.exchange(true, std::memory_order_acquire))) lock_slow();
+  }
+  void fork_release() RELEASE() { locked_.store(false, std::memory_order_release); }
 
  private:
   MEMDESC_SLOW_PATH void lock_slow();
@@ -140,6 +164,19 @@ class CAPABILITY("mutex") RwSpinLock : public RankedLock<RwSpinLock> {
     if constexpr (kChecked) lock_witness::released(rank_);
     state_.fetch_and(~kWriter, std::memory_order_release);  // a waiting writer's bit stays
   }
+  // fork(): as SpinLock's, for writing.
+  void fork_acquire() ACQUIRE() {
+    std::uint32_t v = 0;
+    if (!state_.compare_exchange_strong(v, kWriter, std::memory_order_acquire, std::memory_order_relaxed)) write_lock_slow();
+  }
+  void fork_release() RELEASE() {
+    if (g_fork_child_releasing) {  // the parent's waiting readers and writers are not here
+      read_waiters_.store(0, std::memory_order_relaxed);
+      state_.store(0, std::memory_order_release);
+      return;
+    }
+    state_.fetch_and(~kWriter, std::memory_order_release);
+  }
   // Someone waits for the lock (a reader spinning, or a writer announced).
   bool contended() const {
     return read_waiters_.load(std::memory_order_relaxed) != 0 ||
@@ -171,6 +208,8 @@ class CAPABILITY("mutex") RankedMutex : public RankedLock<RankedMutex> {
     if constexpr (kChecked) lock_witness::released(rank_);
     m_.unlock();
   }
+  void fork_acquire() ACQUIRE() { m_.lock(); }  // fork(): as SpinLock's
+  void fork_release() RELEASE() { m_.unlock(); }
 
  private:
   friend class RankedLock<RankedMutex>;

@@ -112,6 +112,16 @@ void BuddyZone::isolate_locked(std::uint64_t pfn, unsigned order) {
   mm_->set_word(pfn, MemdescWord::buddy(mm_->word(pfn).buddy_dirty()));  // no longer a free head
 }
 
+bool BuddyZone::covers_free_locked(std::uint64_t pfn) const {
+  if (pfn < start_ || pfn >= start_ + pages_) return false;
+  for (unsigned k = 0; k <= max_order_; ++k) {
+    std::uint64_t head = pfn & ~((std::uint64_t{1} << k) - 1);  // zones start max-block aligned (ZONE-ALIGN)
+    std::uint64_t bit = bit_of(head, k);
+    if (free_[k].test(bit) && block_of(bit, k) == head) return true;
+  }
+  return false;
+}
+
 std::uint64_t BuddyZone::next_free_locked(unsigned order, std::uint64_t from_pfn) const {
   if (pages_ == 0 || from_pfn >= start_ + pages_) return kNoPfn;
   for (std::uint64_t bit = free_[order].find_next(bit_of(std::max(from_pfn, start_), order));

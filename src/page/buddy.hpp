@@ -63,6 +63,10 @@ class BuddyZone {
   // Takes the free block of `order` at `pfn` out of the free state (purge isolates blocks so).
   void isolate_locked(std::uint64_t pfn, unsigned order) REQUIRES(lock);
 
+  // Page pfn lies in a free block of any order (fork's reclaim of a dead thread's cache uses it
+  // to refuse a block that is in the buddy already). O(max_order).
+  bool covers_free_locked(std::uint64_t pfn) const REQUIRES(lock);
+
   // The first free block of exactly `order` starting at or after `from_pfn`, or kNoPfn.
   std::uint64_t next_free_locked(unsigned order, std::uint64_t from_pfn) const REQUIRES(lock);
 

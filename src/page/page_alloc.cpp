@@ -39,10 +39,26 @@ Result<std::unique_ptr<PageAllocator>> PageAllocator::create(core::Memmap& mm, c
     storage += BuddyZone::bitmap_words(mm, static_cast<core::ZoneId>(z));
   }
   mm.metadata().free_state.fetch_add(bytes, std::memory_order_relaxed);
+  static const rcu::ForkOps kForkOps{&fork_acquire, &fork_release, &fork_child};
+  pa->fork_hook_.enable(pa.get(), &kForkOps);
+  enable_registry_fork_hook();
   return pa;
 }
 
+void PageAllocator::fork_acquire(void* self, LockRank r) {
+  if (r != LockRank::Zone) return;
+  for (BuddyZone& z : static_cast<PageAllocator*>(self)->zones_) z.lock.fork_acquire();
+}
+
+void PageAllocator::fork_release(void* self, LockRank r) {
+  if (r != LockRank::Zone) return;
+  for (BuddyZone& z : static_cast<PageAllocator*>(self)->zones_) z.lock.fork_release();
+}
+
+void PageAllocator::fork_child(void* self) { reclaim_dead_thread_caches(static_cast<PageAllocator*>(self)); }
+
 PageAllocator::~PageAllocator() {
+  fork_hook_.disable();
   detach_all_thread_caches(this);
   if (bitmap_mem_) {
     platform::release(bitmap_mem_, bitmap_bytes_);

@@ -29,6 +29,7 @@
 #include "base/base.hpp"
 #include "page/buddy.hpp"
 #include "page/page_cache.hpp"
+#include "rcu/rcu.hpp"
 
 namespace memdesc::page {
 
@@ -143,6 +144,11 @@ class PageAllocator {
   // The page layer's own (page_cache.cpp, pcp.cpp); layers above use the cache_ext calls.
   ThreadPageCache* new_thread_cache();
   void drain_cache(ThreadPageCache* c);  // returns every cached block to the buddy
+  // In a fork child: the cache of a thread that did not survive the fork. Its lists may be
+  // torn (the thread stopped anywhere), so each block is checked (bounds, alignment, a Buddy
+  // first word, not already in the buddy) and freed with its words rewritten; the rest is
+  // left (leaked in the child, never handed out twice).
+  void reclaim_orphan_cache(ThreadPageCache* c);
 
  private:
   // The registry (page_cache.cpp) keeps this allocator's list of thread caches and extension
@@ -152,6 +158,7 @@ class PageAllocator {
   friend bool set_cache_ext(ThreadPageCache* c, unsigned slot, void* ctx);
   friend void detach_cache_ext(PageAllocator* pa, unsigned slot);
   friend void detach_all_thread_caches(PageAllocator* pa);
+  friend void reclaim_dead_thread_caches(PageAllocator* pa);
   template <class Fn>
   friend void for_each_cache_ext(PageAllocator* pa, unsigned slot, Fn&& fn);
   // page_cache.cpp's own: takes c off its allocator's list (thread exit); declared only here.
@@ -161,6 +168,9 @@ class PageAllocator {
   const CacheExtOps* ext_ops[kMaxCacheExt] GUARDED_BY(g_cache_registry) = {};  // registered slots
 
   PageAllocator() = default;
+  static void fork_acquire(void* self, LockRank r) NO_THREAD_SAFETY_ANALYSIS;
+  static void fork_release(void* self, LockRank r) NO_THREAD_SAFETY_ANALYSIS;
+  static void fork_child(void* self);
 
   MEMDESC_FAST_PATH unsigned zone_index(Gfp gfp) const { return (gfp & GFP_MOVABLE) && has_movable_; }
 
@@ -200,6 +210,7 @@ class PageAllocator {
   BuddyZone zones_[core::kNrZones];
   void* bitmap_mem_ = nullptr;  // every zone's free-state bitmaps, one reservation
   std::size_t bitmap_bytes_ = 0;
+  rcu::ForkHook fork_hook_;  // the zone locks across fork(); the child reclaims dead threads' caches
 };
 
 template <class Fn>

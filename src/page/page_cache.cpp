@@ -141,6 +141,54 @@ void detach_all_thread_caches(PageAllocator* pa) {
   if (tls_set_state == SetState::alive) tls_set.drop_orphans_locked();
 }
 
+void enable_registry_fork_hook() {
+  static const rcu::ForkOps kOps{
+      [](void*, LockRank r) NO_THREAD_SAFETY_ANALYSIS {
+        if (r == LockRank::CacheRegistry) g_cache_registry.fork_acquire();
+      },
+      [](void*, LockRank r) NO_THREAD_SAFETY_ANALYSIS {
+        if (r == LockRank::CacheRegistry) g_cache_registry.fork_release();
+      },
+      nullptr};
+  static rcu::ForkHook* hook = [] {
+    auto* h = new rcu::ForkHook();  // for the life of the process, like the lock
+    h->enable(nullptr, &kOps);
+    return h;
+  }();
+  (void)hook;
+}
+
+void reclaim_dead_thread_caches(PageAllocator* pa) {
+  // Only the forking thread survives: its caches are the ones in its set. The others are taken
+  // off the registry first and reclaimed without the registry lock (their flushes free
+  // descriptors through this thread's caches, whose slow paths may take it).
+  std::vector<ThreadPageCache*> dead;
+  {
+    LockGuard g(g_cache_registry);
+    for (ThreadPageCache* c = pa->caches_head; c;) {
+      ThreadPageCache* next = c->reg_next;
+      bool mine = tls_set_state == SetState::alive &&
+                  std::find(tls_set.caches.begin(), tls_set.caches.end(), c) != tls_set.caches.end();
+      if (!mine) {
+        unlink_thread_cache_locked(c);
+        c->owner = nullptr;
+        dead.push_back(c);
+      }
+      c = next;
+    }
+  }
+  for (ThreadPageCache* c : dead) {
+    for (CacheExt& e : c->ext)
+      if (e.ctx) {
+        e.ops->fork_orphan(e.ctx);
+        e = {};
+      }
+    pa->reclaim_orphan_cache(c);
+    pa->memmap().metadata().caches.fetch_sub(c->bytes, std::memory_order_relaxed);
+    free_thread_cache(c);
+  }
+}
+
 void unlink_thread_cache_locked(ThreadPageCache* c) {
   PageAllocator* pa = c->owner;
   if (c->reg_prev) c->reg_prev->reg_next = c->reg_next;

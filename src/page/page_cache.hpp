@@ -48,9 +48,12 @@ struct PcpList {
 // the slot its contexts use; the page layer knows no layer above it. `ops` says what to do at
 // the end: at thread exit with the arena alive (registry lock held; may free pages), or
 // release when the arena is gone or the layer detaches (free the context only).
+// fork_orphan: in a fork child, the context of a thread that did not survive the fork (no
+// lock held; its state may be torn: check everything before trusting it), then free it.
 struct CacheExtOps {
   void (*thread_exit)(void* ctx);
   void (*release)(void* ctx);
+  void (*fork_orphan)(void* ctx);
 };
 struct CacheExt {
   void* ctx = nullptr;                // owner thread writes it once; registry lock to clear
@@ -102,5 +105,11 @@ template <class Fn>
 void for_each_cache_ext(PageAllocator* pa, unsigned slot, Fn&& fn);
 // Releases extension `slot` of every cache of `pa` (a higher layer going away first).
 void detach_cache_ext(PageAllocator* pa, unsigned slot);
+
+// fork(): the registry lock is held across it (registered once, by the first allocator); in the
+// child, every cache of `pa` that is not the surviving thread's is taken off the registry and
+// reclaimed (extensions' fork_orphan, then PageAllocator::reclaim_orphan_cache).
+void enable_registry_fork_hook();
+void reclaim_dead_thread_caches(PageAllocator* pa);
 
 }  // namespace memdesc::page

@@ -33,11 +33,16 @@ ThreadPageCache* PageAllocator::new_thread_cache() {
 
 bool PageAllocator::grow(ThreadPageCache* c, PcpList& l) {
   std::uint32_t high = std::min(l.high_max, l.high * 2);
-  auto* p = static_cast<std::uint32_t*>(std::realloc(l.pfns, high * sizeof(std::uint32_t)));
+  // A new stack, published before the old one is freed: a fork that stops this thread anywhere
+  // here leaves its child a stack that is whole (PageAllocator::reclaim_orphan_cache).
+  auto* p = static_cast<std::uint32_t*>(std::malloc(high * sizeof(std::uint32_t)));
   if (!p) return false;  // keep the old stack; the caller drains instead
+  std::uint32_t* old = l.pfns;
+  std::copy(old, old + l.count.load(std::memory_order_relaxed), p);
   std::size_t more = (high - l.high) * sizeof(std::uint32_t);
   l.pfns = p;
   l.high = high;
+  std::free(old);
   c->bytes += more;
   mm_->metadata().caches.fetch_add(more, std::memory_order_relaxed);
   return true;
@@ -63,15 +68,32 @@ void PageAllocator::drain_list(PcpList& l, core::ZoneId z, unsigned order, std::
   n = std::min(n, count);
   if (n == 0) return;
   BuddyZone& zone = zones_[static_cast<unsigned>(z)];
-  {
-    LockGuard g(zone.lock);
-    for (std::uint32_t i = 0; i < n; ++i) {  // the bottom of the stack is the coldest
-      std::uint64_t pfn = l.pfns[i];
-      zone.insert_locked(pfn, order, mm_->word(pfn).buddy_dirty());
-    }
+  LockGuard g(zone.lock);
+  for (std::uint32_t i = 0; i < n; ++i) {  // the bottom of the stack is the coldest
+    std::uint64_t pfn = l.pfns[i];
+    zone.insert_locked(pfn, order, mm_->word(pfn).buddy_dirty());
   }
+  // Under the lock too: a fork (which holds every zone lock) never sees the stack half moved.
   std::copy(l.pfns + n, l.pfns + count, l.pfns);
   l.count.store(count - n, std::memory_order_relaxed);
+}
+
+void PageAllocator::reclaim_orphan_cache(ThreadPageCache* c) {
+  for (unsigned z = 0; z < core::kNrZones; ++z)
+    for (unsigned k = 0; k < pcp_orders_; ++k) {
+      PcpList& l = c->lists[z][k];
+      std::uint32_t n = std::min(l.count.load(std::memory_order_relaxed), l.high);
+      BuddyZone& zone = zones_[z];
+      LockGuard g(zone.lock);
+      for (std::uint32_t i = 0; i < n; ++i) {
+        std::uint64_t pfn = l.pfns[i];
+        MemdescWord w = pfn < mm_->pages() ? mm_->word(pfn) : MemdescWord::misc(MiscSubtype::Unknown, 0);
+        bool whole = mm_->zone_of(pfn) == static_cast<core::ZoneId>(z) && (pfn & ((std::uint64_t{1} << k) - 1)) == 0 &&
+                     w.is(MemdescType::Buddy) && !w.buddy_head() && !zone.covers_free_locked(pfn);
+        if (whole) zone.free_locked(pfn, k, /*dirty=*/true);  // every word rewritten (PCP-WORD may be torn)
+      }
+      l.count.store(0, std::memory_order_relaxed);
+    }
 }
 
 void PageAllocator::drain_cache(ThreadPageCache* c) {

@@ -5,6 +5,7 @@
 #include <urcu/urcu-memb.h>
 
 #include "base/base.hpp"
+#include "rcu/fork.hpp"
 
 #if defined(MEMDESC_TSAN)
 extern "C" void __tsan_acquire(void* addr);
@@ -31,10 +32,13 @@ struct Registration {
   bool urcu_worker = false;  // liburcu's callback thread, registered by liburcu itself
   int depth = 0;
   ~Registration() {
-    if (registered) urcu_memb_unregister_thread();
+    if (!registered) return;
+    detail::UrcuCallGuard g;  // liburcu's registry lock: not across a fork (rcu/fork.hpp)
+    urcu_memb_unregister_thread();
   }
   void ensure() {
     if (!registered && !urcu_worker) {
+      detail::UrcuCallGuard g;
       urcu_memb_register_thread();
       registered = true;
     }
@@ -54,8 +58,15 @@ void trampoline(struct rcu_head* rh) {
 
 void read_lock() {
   tls_reg.ensure();
-  ++tls_reg.depth;
-  urcu_memb_read_lock();
+  if (tls_reg.depth++ != 0) return urcu_memb_read_lock();  // nested: the outer section passed the gate
+  for (;;) {
+    urcu_memb_read_lock();
+    // The fork gate (rcu/fork.hpp): a fork waits for a grace period after closing it, so a
+    // section that began after that wait started sees it closed. No lock is held here.
+    if (MEMDESC_LIKELY(!detail::g_read_gate_closed.load(std::memory_order_acquire))) return;
+    urcu_memb_read_unlock();
+    detail::wait_read_gate();
+  }
 }
 
 void read_unlock() {
@@ -69,6 +80,7 @@ bool in_read_section() { return tls_reg.depth > 0; }
 
 void synchronize() {
   if (in_read_section()) report_bad_argument("rcu::synchronize", "called inside a read-side section (deadlock)");
+  detail::UrcuCallGuard g;
   urcu_memb_synchronize_rcu();
   MEMDESC_TSAN_ACQUIRE(&g_grace_period_token);
 }
@@ -82,6 +94,7 @@ void call(Head* h, void (*fn)(Head*)) {
 
 void barrier() {
   if (in_read_section()) report_bad_argument("rcu::barrier", "called inside a read-side section (deadlock)");
+  detail::UrcuCallGuard g;
   urcu_memb_barrier();
 }
 

@@ -8,6 +8,7 @@
 // and unregister when they exit; nothing else is asked of the caller.
 // Under TSan the grace-period edges are annotated so deferred frees are not reported as races.
 #pragma once
+#include "rcu/fork.hpp"  // IWYU pragma: export
 
 namespace memdesc::rcu {
 

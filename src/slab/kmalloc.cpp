@@ -21,10 +21,22 @@ void* SlabAllocator::kmalloc_large_slow(std::size_t size, Gfp gfp) {
   return pa_->alloc(order, gfp | GFP_NOCACHE, MemdescWord::misc(MiscSubtype::KmallocLarge, order));
 }
 
+// A Slab word that kfree and ksize may not follow: an internal cache's (SLAB-INTERNAL), or an
+// aux that names no cache. Fatal.
+void SlabAllocator::report_unreachable_object(const char* op, const void* p, MemdescWord w) const {
+  KmemCache* c = w.aux() & kInternalAux ? caches_[cache_id_of_aux(w.aux())].load(std::memory_order_acquire) : nullptr;
+  if (c && c->word_aux == w.aux())
+    report_bad_object(op, p, c->name, "an object of an internal cache (the arena's own descriptors or handles): only its layer frees it");
+  char text[96];
+  format_word(w, text, sizeof text);
+  report_wrong_type(op, p, "a slab object of a kmalloc or user cache", text);
+}
+
 void SlabAllocator::kfree_other_slow(void* p) {
   if (p == nullptr || p == kZeroSizePtr) return;
   core::check_in_arena(*mm_, "kfree", p);
   MemdescWord w = mm_->word(mm_->pfn(p));
+  if (w.is(MemdescType::Slab)) report_unreachable_object("kfree", p, w);
   if (w.is(MemdescType::Misc) && w.misc_subtype() == MiscSubtype::KmallocLarge) {
     // Straight to the buddy (checking that p is the block's first byte): a large block parked
     // in this thread's page cache could not merge with its neighbours, and other threads
@@ -39,7 +51,15 @@ std::size_t SlabAllocator::ksize(const void* p) const {
   if (p == nullptr || p == kZeroSizePtr) return 0;
   core::check_in_arena(*mm_, "ksize", p);
   MemdescWord w = mm_->word(mm_->pfn(p));
-  if (w.is(MemdescType::Slab)) return caches_[w.aux()].load(std::memory_order_relaxed)->object_size;
+  if (w.is(MemdescType::Slab)) {
+    if (w.aux() >= kMaxCaches) report_unreachable_object("ksize", p, w);
+    KmemCache* c = caches_[w.aux()].load(std::memory_order_acquire);
+    std::uint64_t in = view_.offset(p) & ((kPageSize << c->order) - 1);
+    if (!c->on_slot_boundary(in)) report_bad_object("ksize", p, c->name, "not the start of an object");
+    // A typesafe-by-RCU reader may hold a freed object legitimately (it re-checks after).
+    if (kChecked && !(c->flags & SLAB_TYPESAFE_BY_RCU) && !is_live_object(c, p)) report_bad_object("ksize", p, c->name, "object is not allocated (freed, or never allocated)");
+    return c->object_size;
+  }
   if (w.is(MemdescType::Misc) && w.misc_subtype() == MiscSubtype::KmallocLarge) return kPageSize << w.order();
   core::report_bad_word(*mm_, "ksize", p, "a slab object or a kmalloc_large block", /*buddy_is_double_free=*/false);
 }

@@ -24,6 +24,13 @@ namespace memdesc::slab {
 inline constexpr unsigned kMaxCaches = 1024;  // ids fit the word's 13 aux bits
 inline constexpr unsigned kDescriptorCacheId = 0;
 inline constexpr unsigned kDeadCacheId = kMaxCaches - 1;
+// A slab word's aux is its cache's id, with this bit set for an internal cache (the memdesc
+// descriptor caches and zsmalloc's handle caches, which a layer owns and no user may reach):
+// kfree and ksize refuse those objects with no extra load [SLAB-INTERNAL]. Ids use the low 10
+// bits, so a kfree-able word has aux < kMaxCaches.
+inline constexpr unsigned kInternalAux = 1u << 12;
+static_assert(kInternalAux >= kMaxCaches && kInternalAux < (1u << 13), "the bit lies above every id, inside aux");
+inline constexpr unsigned cache_id_of_aux(unsigned aux) { return aux & (kMaxCaches - 1); }
 
 struct KmallocClass {
   std::uint32_t size;  // object size of the class

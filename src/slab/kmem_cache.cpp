@@ -35,10 +35,28 @@ Result<std::unique_ptr<SlabAllocator>> SlabAllocator::create(page::PageAllocator
     auto c = sa->cache_init(std::make_unique<KmemCache>(), k, kmalloc_class_id(i));
     if (!c.ok()) return c.error();
   }
+  static const rcu::ForkOps kForkOps{&fork_acquire, &fork_release, nullptr};
+  sa->fork_hook_.enable(sa.get(), &kForkOps);
   return sa;
 }
 
+// The caches cannot change while the registry lock (taken first: lower rank) is held.
+void SlabAllocator::fork_acquire(void* self, LockRank r) {
+  auto* sa = static_cast<SlabAllocator*>(self);
+  if (r == LockRank::SlabRegistry) sa->caches_lock_.fork_acquire();
+  if (r == LockRank::SlabCache) sa->for_each_live_cache([](KmemCache* c) NO_THREAD_SAFETY_ANALYSIS { c->lock.fork_acquire(); });
+  if (r == LockRank::SlabLive) sa->for_each_live_cache([](KmemCache* c) NO_THREAD_SAFETY_ANALYSIS { c->live_mu.fork_acquire(); });
+}
+
+void SlabAllocator::fork_release(void* self, LockRank r) {
+  auto* sa = static_cast<SlabAllocator*>(self);
+  if (r == LockRank::SlabLive) sa->for_each_live_cache([](KmemCache* c) NO_THREAD_SAFETY_ANALYSIS { c->live_mu.fork_release(); });
+  if (r == LockRank::SlabCache) sa->for_each_live_cache([](KmemCache* c) NO_THREAD_SAFETY_ANALYSIS { c->lock.fork_release(); });
+  if (r == LockRank::SlabRegistry) sa->caches_lock_.fork_release();
+}
+
 SlabAllocator::~SlabAllocator() {
+  fork_hook_.disable();
   mags_.detach();
   // Deferred slab frees of RCU caches still reference us; callbacks may re-arm themselves.
   for (bool armed = true; armed;) {
@@ -84,6 +102,8 @@ Error KmemCache::init(const SlabCreate& a, unsigned cache_id, SlabAllocator* own
 
   std::snprintf(name, sizeof name, "%s", a.name);
   id = static_cast<std::uint16_t>(cache_id);
+  internal = a.internal || a.descriptor || cache_id == kDescriptorCacheId;
+  word_aux = static_cast<std::uint16_t>(cache_id | (internal ? kInternalAux : 0));
   object_size = static_cast<std::uint32_t>(a.size);
   align = static_cast<std::uint32_t>(al);
   flags = a.flags;
@@ -188,7 +208,7 @@ void SlabAllocator::cache_destroy(KmemCache* c, bool keep_shell) {
       // The object stays as a shell: a later use reaches a slow path (kDeadCacheId has no
       // magazines and no page carries it) and is reported there. The oldest shell goes when
       // there are kMaxShells, so destroying caches in a loop costs bounded memory.
-      c->id = kDeadCacheId;
+      c->id = c->word_aux = kDeadCacheId;  // no page carries it
       c->dead.store(true, std::memory_order_relaxed);
       if (graveyard_.size() == kMaxShells) {
         to_free = graveyard_.front();
@@ -268,6 +288,24 @@ std::uint32_t KmemCache::put_object_locked(Slab* s, void* obj) {
   return kNil;
 }
 
+bool SlabAllocator::is_handed_out_locked(KmemCache* c, const void* p) const {
+  std::uint64_t off = view_.offset(p);
+  if (off >= view_.bytes) return false;
+  MemdescWord w = view_.word_at(off, std::memory_order_acquire);
+  if (!word_in_cache(w, c)) return false;
+  const Slab* s = w.desc_as<Slab>();
+  std::uint64_t in = off & ((kPageSize << c->order) - 1);
+  if (!c->on_slot_boundary(in) || in / c->stride >= s->bump || in / c->stride < c->reserved_slots) return false;
+  const char* base = static_cast<const char*>(mm_->addr(s->pfn));
+  std::uint32_t steps = 0;
+  for (std::uint32_t f = s->freelist; f && steps <= s->objects; ++steps) {
+    if (f - 1 == in) return false;  // free already
+    if (f - 1 >= std::uint32_t{s->objects} * c->stride) return false;  // a torn or corrupt freelist: trust nothing
+    f = load_link(base + (f - 1), c->freeptr_off);
+  }
+  return s->inuse > c->reserved_slots;
+}
+
 Slab* SlabAllocator::slab_of(const void* p) const {
   return view_.word_at(view_.offset(p), std::memory_order_acquire).desc_as<Slab>();
 }
@@ -312,14 +350,14 @@ Slab* SlabAllocator::new_slab(KmemCache* c) {
   s->order = c->order;
   s->list = SlabList::None;
   // Publish: the release stores make the initialised descriptor visible with the word.
-  mm_->set_words(pfn, std::uint64_t{1} << c->order, MemdescWord::describe(MemdescType::Slab, s, c->order, c->id));
+  mm_->set_words(pfn, std::uint64_t{1} << c->order, MemdescWord::describe(MemdescType::Slab, s, c->order, c->word_aux));
   if (c->descriptor) mm_->metadata().descriptors.fetch_add(kPageSize << c->order, std::memory_order_relaxed);
   return s;
 }
 
 void SlabAllocator::free_slab_now(KmemCache* c, Slab* s) {
   void* mem = mm_->addr(s->pfn);
-  MemdescWord w = MemdescWord::describe(MemdescType::Slab, s, s->order, c->id);
+  MemdescWord w = MemdescWord::describe(MemdescType::Slab, s, s->order, c->word_aux);
   bool rcu_thread = static_cast<bool>(c->flags & SLAB_TYPESAFE_BY_RCU);  // freed from the RCU callback thread
   // Words first (the pages leave the cache), then the descriptor: a reader that still finds
   // the old word gets a descriptor of the same type, and re-checks the word. The pages go

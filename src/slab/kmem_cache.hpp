@@ -34,6 +34,8 @@ class KmemCache {
   // when no thread may use the cache any more).
   char name[32] = {};
   std::uint16_t id = 0;
+  std::uint16_t word_aux = 0;     // what its slab words carry in aux: id, | kInternalAux if internal (SLAB-INTERNAL)
+  bool internal = false;          // a layer's own: kfree / ksize refuse its objects
   std::uint32_t object_size = 0;  // what the creator asked for
   std::uint32_t stride = 0;       // slot size: object (+ red zone) (+ out-of-object freeptr), aligned
   std::uint32_t align = 8;
@@ -141,6 +143,7 @@ struct SlabCreate {
   void (*ctor)(void*) = nullptr;
   std::size_t freeptr_offset = ~std::size_t{0};  // a 4-byte field free slots may reuse
   bool descriptor = false;  // a memdesc cache (folio, frag, ...): pages count as descriptor metadata
+  bool internal = false;    // a layer's own cache (descriptors always are): unreachable through kfree / ksize
 };
 
 }  // namespace memdesc::slab

@@ -3,6 +3,7 @@
 #include "slab/magazine.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <new>
 
@@ -12,7 +13,7 @@
 namespace memdesc::slab {
 namespace {
 
-const page::CacheExtOps kCtxOps{&Magazines::ctx_thread_exit, &Magazines::ctx_release};
+const page::CacheExtOps kCtxOps{&Magazines::ctx_thread_exit, &Magazines::ctx_release, &Magazines::ctx_fork_orphan};
 
 }  // namespace
 
@@ -89,6 +90,40 @@ void Magazines::ctx_thread_exit(void* p) {
   ctx_release(ctx);
 }
 
+void Magazines::ctx_fork_orphan(void* p) {
+  auto* ctx = static_cast<ThreadSlabCtx*>(p);
+  Magazines* self = ctx->mags;
+  for (unsigned ch = 0; ch < kMaxCaches / kMagChunk; ++ch) {
+    MagazinePair* chunk = ctx->chunk[ch];
+    if (chunk == kNoMagazines) continue;
+    for (unsigned j = 0; j < kMagChunk; ++j) {
+      const MagazinePair m = chunk[j];
+      KmemCache* c = self->sa_->caches_[ch * kMagChunk + j].load(std::memory_order_acquire);
+      if (!c || !m.cap) continue;
+      if (m.objs) self->reclaim_orphan(c, m.objs, std::min(m.count, m.cap));
+      if (m.prev && m.prev != m.objs) self->reclaim_orphan(c, m.prev, std::min(m.prev_count, m.cap));
+    }
+  }
+  self->mm_->metadata().caches.fetch_sub(ctx->bytes, std::memory_order_relaxed);
+  ctx_release(ctx);
+}
+
+void Magazines::reclaim_orphan(KmemCache* c, void* const* objs, std::uint32_t n) {
+  std::uint32_t discard = kNil;
+  {
+    LockGuard g(c->lock);
+    for (std::uint32_t i = 0; i < n; ++i) {
+      if (!sa_->is_handed_out_locked(c, objs[i])) continue;  // torn, or already back: left
+      Slab* s = sa_->slab_of(objs[i]);
+      if (std::uint32_t d = c->put_object_locked(s, objs[i]); d != kNil) {
+        s->next = discard;
+        discard = d;
+      }
+    }
+  }
+  sa_->discard_slabs(c, discard);
+}
+
 void Magazines::ctx_release(void* p) {
   auto* ctx = static_cast<ThreadSlabCtx*>(p);
   if (tls_slab.ctx == ctx) tls_slab = {};
@@ -142,10 +177,14 @@ void Magazines::free_magazine(void** objs, std::uint32_t cap) {
 }
 
 std::size_t Magazines::release_pair(MagazinePair& m) {
-  std::size_t bytes = (std::size_t{m.objs != nullptr} + (m.prev != nullptr)) * magazine_bytes(m.cap);
-  free_magazine(m.objs, m.cap);
-  free_magazine(m.prev, m.cap);
+  // The pair is emptied before its arrays are freed: a fork that stops this thread between the
+  // two leaves its child a pair with no dangling array (ctx_fork_orphan reads it).
+  const MagazinePair old = m;
   m = {};
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  std::size_t bytes = (std::size_t{old.objs != nullptr} + (old.prev != nullptr)) * magazine_bytes(old.cap);
+  free_magazine(old.objs, old.cap);
+  free_magazine(old.prev, old.cap);
   return bytes;
 }
 

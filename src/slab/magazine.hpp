@@ -43,6 +43,9 @@ class Magazines {
   // Called by the page layer's registry: at thread exit with the arena alive, or on release.
   static void ctx_thread_exit(void* ctx);
   static void ctx_release(void* ctx);
+  // In a fork child, a dead thread's context: every object of its magazines that is still a
+  // handed-out slot of its cache goes back to its slab; anything else (a torn magazine) is left.
+  static void ctx_fork_orphan(void* ctx);
 
   // ---- magazine pairs
   // This thread's pair for c; the first use makes its chunk and loaded magazine (null: no memory).
@@ -86,6 +89,7 @@ class Magazines {
 
  private:
   MagazinePair* make_pair(ThreadSlabCtx* ctx, KmemCache* c);
+  void reclaim_orphan(KmemCache* c, void* const* objs, std::uint32_t n);
   bool depot_get_locked(KmemCache* c, MagazinePair& m) REQUIRES(c->lock);  // an empty m takes a full one
   // depot_drain's work under c->lock: the objects to their slabs, the magazines into `arrays`
   // for the caller to free after unlocking.

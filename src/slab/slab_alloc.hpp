@@ -59,7 +59,7 @@ class SlabAllocator {
     std::uint64_t off = view_.offset(p);
     if (MEMDESC_UNLIKELY(off >= view_.bytes)) free_bad_slow(c, p, "kmem_cache_free");
     MemdescWord w = view_.word_at(off);
-    if (MEMDESC_UNLIKELY(!w.is(MemdescType::Slab) || w.aux() != c->id)) free_bad_slow(c, p, "kmem_cache_free");
+    if (MEMDESC_UNLIKELY(!w.is(MemdescType::Slab) || w.aux() != c->word_aux)) free_bad_slow(c, p, "kmem_cache_free");
     free_object(c->id, p, off, "kmem_cache_free");
   }
 
@@ -85,7 +85,10 @@ class SlabAllocator {
     std::uint64_t off = view_.offset(p);
     if (MEMDESC_UNLIKELY(off >= view_.bytes)) return kfree_other_slow(p);  // null, kZeroSizePtr or foreign
     MemdescWord w = view_.word_at(off);
-    if (MEMDESC_UNLIKELY(!w.is(MemdescType::Slab))) return kfree_other_slow(p);  // kmalloc_large, misuse
+    // One mask and compare: a Slab word whose aux is a plain id (< kMaxCaches), so neither an
+    // internal cache's object (SLAB-INTERNAL) nor an id past the cache table.
+    if (MEMDESC_UNLIKELY((w.raw() & kKfreeMask) != static_cast<std::uint64_t>(MemdescType::Slab)))
+      return kfree_other_slow(p);  // kmalloc_large, an internal object, misuse
     free_object(w.aux(), p, off, "kfree");  // SLAB-WORD: aux is the id
   }
 
@@ -103,8 +106,14 @@ class SlabAllocator {
   // Checked builds: p is an object of c handed out and not yet freed (the exact per-object
   // state). Fast builds keep no such state and answer true.
   bool is_live_object(KmemCache* c, const void* p) const;
+  // p is the start of a slot of c that is handed out: in a slab of c, below its bump, not on
+  // its freelist (a walk: O(objects)). For state that may be torn (a fork child's dead threads).
+  bool is_handed_out_locked(KmemCache* c, const void* p) const REQUIRES(c->lock);
   // A page with word w lies in a slab of cache c (SLAB-WORD: aux is the cache id).
-  static bool word_in_cache(MemdescWord w, const KmemCache* c) { return w.is(MemdescType::Slab) && w.aux() == c->id; }
+  static bool word_in_cache(MemdescWord w, const KmemCache* c) { return w.is(MemdescType::Slab) && w.aux() == c->word_aux; }
+  // The type bits and the aux bits at and above kMaxCaches (internal bit included).
+  static constexpr std::uint64_t kKfreeMask =
+      MemdescWord::kTypeMask | (std::uint64_t{((1u << MemdescWord::kAuxBits) - 1) & ~(kMaxCaches - 1)} << MemdescWord::kAuxShift);
 
   void flush_thread() { mags_.flush_thread(); }  // this thread's magazines back to their slabs
   // Validation, in the parts of the one walk of the arena's words (Arena::validate): each slab
@@ -121,6 +130,14 @@ class SlabAllocator {
  private:
   friend class Magazines;  // makes, discards and finds slabs; flushes every cache's pairs
   SlabAllocator() = default;
+  // fork() (rcu/fork.hpp): the registry, every cache's lock and (checked builds) live set.
+  static void fork_acquire(void* self, LockRank r) NO_THREAD_SAFETY_ANALYSIS;
+  static void fork_release(void* self, LockRank r) NO_THREAD_SAFETY_ANALYSIS;
+  template <class Fn>
+  void for_each_live_cache(Fn&& fn) const {
+    for (const auto& slot : caches_)
+      if (KmemCache* c = slot.load(std::memory_order_acquire)) fn(c);
+  }
 
   // The free fast path reads only fast_[id] (no KmemCache load): the slot-boundary test, the
   // cheap double-free test (MAG-TOP), and the push on this thread's magazine.
@@ -154,6 +171,7 @@ class SlabAllocator {
   MEMDESC_SLOW_PATH void free_slow(KmemCache* c, void* p, const char* op);
   MEMDESC_SLOW_PATH void* kmalloc_large_slow(std::size_t size, Gfp gfp);
   MEMDESC_SLOW_PATH void kfree_other_slow(void* p);
+  [[noreturn]] void report_unreachable_object(const char* op, const void* p, MemdescWord w) const;
   [[noreturn]] MEMDESC_SLOW_PATH void free_bad_slow(KmemCache* c, void* p, const char* op);
   [[noreturn]] MEMDESC_SLOW_PATH void double_free_slow(KmemCache* c, void* p, const char* op);
   [[noreturn]] MEMDESC_SLOW_PATH void free_bad_id_slow(unsigned id, void* p, const char* op);
@@ -188,6 +206,7 @@ class SlabAllocator {
   FastInfo fast_[kMaxCaches] = {};
   mutable SpinLock caches_lock_{LockRank::SlabRegistry};
   std::vector<KmemCache*> graveyard_ GUARDED_BY(caches_lock_);  // destroyed caches' shells, freed with the allocator
+  rcu::ForkHook fork_hook_;
 };
 
 }  // namespace memdesc::slab

@@ -59,7 +59,7 @@ void SlabAllocator::free_bad_slow(KmemCache* c, void* p, const char* op) {
     std::snprintf(want, sizeof want, "an object of cache %s", c ? c->name : "?");
     report_wrong_type(op, p, want, f.text);
   }
-  KmemCache* owner = caches_[w.aux()].load(std::memory_order_acquire);
+  KmemCache* owner = caches_[cache_id_of_aux(w.aux())].load(std::memory_order_acquire);
   if (c && owner != c) {
     char why[96];
     std::snprintf(why, sizeof why, "object belongs to cache %s", owner ? owner->name : "(destroyed)");
@@ -113,8 +113,8 @@ std::vector<SlabCacheInfo> SlabAllocator::slabinfo() const {
 // counted into `census`; its page count.
 std::uint64_t SlabAllocator::validate_slab(std::uint64_t pfn, MemdescWord w, SlabCensus& census) const {
   auto* s = w.desc_as<Slab>();
-  KmemCache* c = caches_[w.aux()].load(std::memory_order_acquire);
-  if (!c || s->cache != c || s->pfn != pfn || s->order != w.order())
+  KmemCache* c = caches_[cache_id_of_aux(w.aux())].load(std::memory_order_acquire);
+  if (!c || c->word_aux != w.aux() || s->cache != c || s->pfn != pfn || s->order != w.order())
     report_invariant("SLAB-WORD", "pfn %llu: word %s does not match its descriptor", static_cast<unsigned long long>(pfn),
                      to_string(w).c_str());
   mm_->check_block_words("SLAB-WORD", "slab", pfn, std::uint64_t{1} << s->order, w);

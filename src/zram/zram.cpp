@@ -12,11 +12,16 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+#include <type_traits>
 #include <atomic>
 #include <cstring>
 #include <mutex>
 
 #include "base/base.hpp"
+#include "rcu/rcu.hpp"
 
 namespace memdesc {
 
@@ -57,11 +62,20 @@ thread_local ZstdContexts tls_zstd;
 }  // namespace detail
 using namespace detail;
 
+struct FreeEntries {
+  void operator()(Entry* e) const { std::free(e); }
+};
+
 class Zram {
  public:
-  Zram(std::unique_ptr<ZsPool> pool, const ZramConfig& cfg)
-      : pool_(std::move(pool)), cfg_(cfg), entries_(new Entry[cfg.pages]) {}
+  // `entries`: cfg.pages zeroed entries (calloc: untouched pages cost nothing until stored).
+  Zram(std::unique_ptr<ZsPool> pool, const ZramConfig& cfg, Entry* entries)
+      : pool_(std::move(pool)), cfg_(cfg), entries_(entries) {
+    static const rcu::ForkOps kOps{&fork_acquire, &fork_release, nullptr};
+    fork_hook_.enable(this, &kOps);
+  }
   ~Zram() {
+    fork_hook_.disable();
     for (std::uint64_t i = 0; i < cfg_.pages; ++i)
       if (entries_[i].len) pool_->free(entries_[i].value);
   }
@@ -83,14 +97,24 @@ class Zram {
     }
   }
 
+  static void fork_acquire(void* self, LockRank r) NO_THREAD_SAFETY_ANALYSIS {
+    if (r == LockRank::ZramEntry)
+      for (Stripe& s : static_cast<Zram*>(self)->stripes_) s.m.fork_acquire();
+  }
+  static void fork_release(void* self, LockRank r) NO_THREAD_SAFETY_ANALYSIS {
+    if (r == LockRank::ZramEntry)
+      for (Stripe& s : static_cast<Zram*>(self)->stripes_) s.m.fork_release();
+  }
+
   std::unique_ptr<ZsPool> pool_;
   ZramConfig cfg_;
-  std::unique_ptr<Entry[]> entries_;
+  std::unique_ptr<Entry[], FreeEntries> entries_;
   struct Stripe {
     RankedMutex m{LockRank::ZramEntry};
   };
   Stripe stripes_[kStripes];
   std::atomic<std::uint64_t> pages_stored_{0}, compr_bytes_{0}, same_pages_{0}, huge_pages_{0}, mem_used_max_{0};
+  rcu::ForkHook fork_hook_;  // the stripes across fork()
 };
 
 ZsHandle Zram::clear_locked(Entry& e) {
@@ -216,7 +240,22 @@ Result<std::unique_ptr<ZramStore>> ZramStore::create(std::unique_ptr<ZsPool> poo
   if (cfg.pages == 0) return Error{Errc::invalid_config, 0, "zram: a store of 0 pages"};
   if (cfg.algo == ZramAlgo::zstd && (cfg.zstd_level < ZSTD_minCLevel() || cfg.zstd_level > ZSTD_maxCLevel()))
     return Error{Errc::invalid_config, 0, "zram: zstd level out of range"};
-  return std::unique_ptr<ZramStore>(new ZramStore(std::make_unique<zram::Zram>(std::move(pool), cfg)));
+  // Recoverable failures are errors, never exceptions: a count no entry table can hold, or no
+  // memory for it (or for the store).
+  if (cfg.pages > PTRDIFF_MAX / sizeof(zram::Entry))
+    return Error{Errc::invalid_config, 0, "zram: too many pages for an entry table"};
+  static_assert(std::is_trivially_copyable_v<zram::Entry>, "entries start as zero bytes");
+  auto* entries = static_cast<zram::Entry*>(std::calloc(cfg.pages, sizeof(zram::Entry)));
+  if (!entries) return Error{Errc::out_of_memory, 0, "zram: no memory for the entry table"};
+  std::unique_ptr<zram::Zram> z(new (std::nothrow) zram::Zram(std::move(pool), cfg, entries));
+  if (!z) {
+    std::free(entries);
+    return Error{Errc::out_of_memory, 0, "zram: no memory for the store"};
+  }
+  std::unique_ptr<ZramStore> store(new (std::nothrow) ZramStore(nullptr));
+  if (!store) return Error{Errc::out_of_memory, 0, "zram: no memory for the store"};
+  store->z_ = std::move(z);
+  return store;
 }
 
 ZramStore::ZramStore(std::unique_ptr<zram::Zram> z) : z_(std::move(z)) {}

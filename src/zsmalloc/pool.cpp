@@ -44,6 +44,7 @@ Result<std::unique_ptr<Pool>> Pool::create(slab::SlabAllocator& sa, page::PageAl
   if (!zc.ok()) return zc.error();
   p->zspage_cache_ = zc.value();
   slab::SlabCreate hd{"zs_handle", sizeof(std::uint64_t), alignof(std::uint64_t)};
+  hd.internal = true;  // handles are the pool's: kfree must not reach them (SLAB-INTERNAL)
   auto hc = sa.cache_create(hd);
   if (!hc.ok()) {
     sa.cache_destroy(p->zspage_cache_, /*keep_shell=*/false);
@@ -66,10 +67,27 @@ Result<std::unique_ptr<Pool>> Pool::create(slab::SlabAllocator& sa, page::PageAl
     c.huge = g.huge;
     for (unsigned n = g.first_index; n <= g.index; ++n) p->classes_[n] = &c;
   }
+  static const rcu::ForkOps kForkOps{&fork_acquire, &fork_release, nullptr};
+  p->fork_hook_.enable(p.get(), &kForkOps);
   return p;
 }
 
+void Pool::fork_acquire(void* self, LockRank r) {
+  auto* p = static_cast<Pool*>(self);
+  if (r == LockRank::ZsPool) p->lock_.fork_acquire();
+  if (r == LockRank::ZsClass)
+    for (unsigned i = 0; i < p->nr_classes_; ++i) p->storage_[i].lock.fork_acquire();
+}
+
+void Pool::fork_release(void* self, LockRank r) {
+  auto* p = static_cast<Pool*>(self);
+  if (r == LockRank::ZsClass)
+    for (unsigned i = 0; i < p->nr_classes_; ++i) p->storage_[i].lock.fork_release();
+  if (r == LockRank::ZsPool) p->lock_.fork_release();
+}
+
 Pool::~Pool() {
+  fork_hook_.disable();
   if (!handle_cache_) return;
   // Every object still here goes: its handle back to the handle cache, its zspage to the buddy.
   for (unsigned i = 0; i < nr_classes_; ++i) {

@@ -81,6 +81,8 @@ class Pool {
 
  private:
   Pool() = default;
+  static void fork_acquire(void* self, LockRank r) NO_THREAD_SAFETY_ANALYSIS;
+  static void fork_release(void* self, LockRank r) NO_THREAD_SAFETY_ANALYSIS;
 
   struct Loc {  // where a handle's object is (valid while the object cannot move)
     Zspage* zs;
@@ -153,6 +155,7 @@ class Pool {
   std::atomic<std::uint64_t> pages_allocated_{0};
   std::atomic<std::uint64_t> pages_compacted_{0}, objects_moved_{0}, pages_migrated_{0};
   std::atomic<bool> compacting_{false};
+  rcu::ForkHook fork_hook_;  // the pool lock and class locks across fork()
 };
 
 }  // namespace memdesc::zsmalloc

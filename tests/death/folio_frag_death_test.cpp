@@ -111,3 +111,17 @@ TEST_F(FolioFragDeath, PageFragBadAlignment) {
       },
       "memdesc: bad argument: page_frag_alloc: alignment must be a power of two");
 }
+
+// Alignment 0 is not a power of two whatever the cache holds: with a block in hand the fast
+// path used to take it and return offset 0, the start of a live fragment.
+TEST_F(FolioFragDeath, PageFragAlignZeroWithABlockInHand) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        PageFragCache nc = a->page_frag_cache();
+        void* live = nc.alloc(100);
+        void* p = nc.alloc_align(64, 0);
+        if (p == live) std::abort();
+      },
+      "memdesc: bad argument: page_frag_alloc: alignment must be a power of two");
+}

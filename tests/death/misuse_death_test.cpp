@@ -91,11 +91,11 @@ TEST_F(MisuseDeath, WrongDescriptorWord) {
         auto a = test::make_arena(16 << 20);
         alignas(16) static char d1[16];
         alignas(16) static char d2[16];
-        void* p = a->alloc_pages_desc(0, MemdescWord::describe(MemdescType::Slab, d1, 0));
-        a->free_pages_desc(p, MemdescWord::describe(MemdescType::Slab, d2, 0));
+        void* p = a->alloc_pages_desc(0, MemdescWord::describe(MemdescType::Movable, d1, 0));
+        a->free_pages_desc(p, MemdescWord::describe(MemdescType::Movable, d2, 0));
       },
-      "memdesc: wrong type: free_pages_desc\\(0x[0-9a-f]+\\): expected Slab\\(desc=0x[0-9a-f]+, order=0, aux=0\\), "
-      "page word is Slab");
+      "memdesc: wrong type: free_pages_desc\\(0x[0-9a-f]+\\): expected Movable\\(desc=0x[0-9a-f]+, order=0, aux=0\\), "
+      "page word is Movable");
 }
 
 TEST_F(MisuseDeath, DescriptorPageFreedAsPlainPages) {
@@ -103,10 +103,31 @@ TEST_F(MisuseDeath, DescriptorPageFreedAsPlainPages) {
       {
         auto a = test::make_arena(16 << 20);
         alignas(16) static char d[16];
-        void* p = a->alloc_pages_desc(0, MemdescWord::describe(MemdescType::File, d, 0));
+        void* p = a->alloc_pages_desc(0, MemdescWord::describe(MemdescType::Movable, d, 0));
         a->free_pages(p);
       },
-      "memdesc: wrong type: free_pages.*page word is File\\(desc=");
+      "memdesc: wrong type: free_pages.*page word is Movable\\(desc=");
+}
+
+// MEMDESC-OWNED: a word of a type the arena's layers own would make them trust a forged
+// pointer or index (a Slab word with cache id 5000 sent the next kfree past the cache table).
+TEST_F(MisuseDeath, ForgedWordsOfOwnedTypesAreRefused) {
+  alignas(16) static char d[64];
+  const MemdescWord forged[] = {
+      MemdescWord::describe(MemdescType::Slab, d, 0, 5000), MemdescWord::describe(MemdescType::Slab, d, 0, 3),
+      MemdescWord::describe(MemdescType::Anon, d, 0),       MemdescWord::describe(MemdescType::File, d, 0),
+      MemdescWord::describe(MemdescType::ZPDesc, d, 0, 1),  MemdescWord::describe(MemdescType::Frag, d, 0),
+      MemdescWord::describe(MemdescType::PageTable, d, 0),  MemdescWord::misc(MiscSubtype::Migrating, 0),
+  };
+  for (MemdescWord w : forged)
+    EXPECT_DEATH(
+        {
+          auto a = test::make_arena(16 << 20);
+          void* p = a->alloc_pages_desc(0, w);
+          a->kfree(p);
+        },
+        "memdesc: bad argument: alloc_pages_desc: word .* is of a type the arena's own layers own \\(MEMDESC-OWNED\\)")
+        << to_string(w);
 }
 
 TEST_F(MisuseDeath, DescFreeWithTheWrongOrder) {

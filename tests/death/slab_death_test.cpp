@@ -185,3 +185,53 @@ TEST_F(SlabDeath, UseOfADestroyedCache) {
   EXPECT_DEATH(use(2), "memdesc: bad argument: kmem_cache_destroy: cache gone was destroyed");
   EXPECT_DEATH(use(3), "memdesc: bad argument: kmem_cache_shrink: cache gone was destroyed");
 }
+
+// SLAB-INTERNAL: kfree and ksize cannot reach the arena's own descriptors or handles. kfree of
+// a folio used to free the live descriptor, which the next folio allocation handed out again.
+TEST(SlabInternalDeath, KfreeOfAFolioDescriptor) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        Folio* f = a->folio_alloc(0);
+        a->kfree(f);
+      },
+      "memdesc: invalid object: kfree\\(0x[0-9a-f]+\\): cache folio: an object of an internal cache");
+}
+
+TEST(SlabInternalDeath, KfreeOfAZsmallocHandle) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        auto pool = a->zs_create_pool({}).value();
+        ZsHandle h = pool->malloc(100).value();
+        a->kfree(reinterpret_cast<void*>(h));
+      },
+      "memdesc: invalid object: kfree\\(0x[0-9a-f]+\\): cache zs_handle: an object of an internal cache");
+}
+
+TEST(SlabInternalDeath, KsizeOfAFolioAndOfASlabDescriptor) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        Folio* f = a->folio_alloc(1);
+        (void)a->ksize(f);
+      },
+      "memdesc: invalid object: ksize\\(0x[0-9a-f]+\\): cache folio_large: an object of an internal cache");
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        void* p = a->kmalloc(64);
+        (void)a->ksize(a->virt_to_memdesc(p)->desc());  // the kmalloc-64 slab's descriptor
+      },
+      "memdesc: invalid object: ksize\\(0x[0-9a-f]+\\): cache slab_descriptor: an object of an internal cache");
+}
+
+TEST(SlabInternalDeath, KsizeOfAnInteriorPointer) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        char* p = static_cast<char*>(a->kmalloc(64));
+        (void)a->ksize(p + 8);
+      },
+      "memdesc: invalid object: ksize\\(0x[0-9a-f]+\\): cache kmalloc-64: not the start of an object");
+}

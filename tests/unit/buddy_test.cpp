@@ -112,7 +112,7 @@ TEST(Buddy, NormalNeverTakesMovable) {
 TEST(Buddy, DescriptorWordOnEveryPage) {
   auto a = make_arena(16 << 20, 10, 0);
   alignas(16) static char fake_desc[32];
-  auto w = MemdescWord::describe(MemdescType::Slab, fake_desc, 2, 7);
+  auto w = MemdescWord::describe(MemdescType::Movable, fake_desc, 2, 7);
   void* p = a->alloc_pages_desc(2, w);
   ASSERT_NE(p, nullptr);
   for (unsigned i = 0; i < 4; ++i) {

@@ -57,6 +57,10 @@ TEST(Word, InvalidWords) {  // MEMDESC-VALID
   EXPECT_FALSE(MemdescWord::from_raw(3ull << 6).is_valid());           // Buddy order without head
   EXPECT_FALSE(MemdescWord::from_raw(static_cast<uint64_t>(MemdescType::Slab)).is_valid());  // no descriptor
   EXPECT_FALSE(MemdescWord::from_raw(1 | (uint64_t{100} << 4)).is_valid());  // Misc subtype 100
+  EXPECT_FALSE(MemdescWord::from_raw(1 | (uint64_t{11} << 4)).is_valid());   // the first unassigned subtype
+  // Every assigned subtype is valid, the last one (a zsmalloc page in migration) included.
+  for (MiscSubtype s : {MiscSubtype::Reserved, MiscSubtype::Pages, MiscSubtype::Migrating})
+    EXPECT_TRUE(MemdescWord::misc(s, 3).is_valid()) << misc_subtype_name(s);
   EXPECT_FALSE(MemdescWord::from_raw(1 | (uint64_t{1} << 40)).is_valid());   // Misc high bits
   EXPECT_EQ(to_string(MemdescWord::from_raw(13)).rfind("invalid(", 0), 0u);
 }
