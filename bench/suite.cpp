@@ -104,6 +104,8 @@ Suite peer_suite(std::string name, const Peers& peers, SuiteOptions o) {
 }
 
 void Suite::report(std::FILE* out) const {
+  if (!o_.only.empty() && cases_.empty())
+    throw std::runtime_error("bench " + name_ + ": no case matches --only '" + o_.only + "'");
   if (o_.json) std::fprintf(out, "%s\n", to_json().dump(2).c_str());
   else print_table(out);
 }

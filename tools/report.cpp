@@ -4,6 +4,8 @@
 #include <png.h>
 
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <cmath>
 #include <cstdlib>
 #include <stdexcept>
@@ -21,8 +23,12 @@ std::string human_bytes(double b) {
 }
 
 std::size_t parse_size(const std::string& s) {
-  std::size_t pos = 0;
-  double v = std::stod(s, &pos);
+  // Digits with an optional fraction, then an optional suffix: no sign, exponent, inf or nan.
+  std::size_t pos = 0, dots = 0;
+  while (pos < s.size() && (std::isdigit(static_cast<unsigned char>(s[pos])) || s[pos] == '.')) dots += s[pos++] == '.';
+  if (pos == 0 || dots > 1 || (pos == 1 && dots == 1))
+    throw std::invalid_argument("not a size: '" + s + "' (a number with an optional K, M, G or T suffix)");
+  double v = std::strtod(s.substr(0, pos).c_str(), nullptr);
   std::string suffix = s.substr(pos);
   for (auto& c : suffix) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (!suffix.empty() && suffix.back() == 'B') suffix.pop_back();
@@ -33,8 +39,10 @@ std::size_t parse_size(const std::string& s) {
   else if (suffix == "G") mult = 1024.0 * 1024 * 1024;
   else if (suffix == "T") mult = 1024.0 * 1024 * 1024 * 1024;
   else if (!suffix.empty()) throw std::invalid_argument("unknown size suffix in '" + s + "' (use K, M, G or T)");
-  if (v <= 0) throw std::invalid_argument("size must be positive: '" + s + "'");
-  return static_cast<std::size_t>(v * mult);
+  if (!(v > 0)) throw std::invalid_argument("size must be positive: '" + s + "'");
+  double bytes = v * mult;
+  if (!(bytes < 0x1p62)) throw std::invalid_argument("size too large: '" + s + "' (an arena holds at most 16T)");
+  return static_cast<std::size_t>(bytes);
 }
 
 nlohmann::json buddyinfo_json(const ArenaInfo& i) {
@@ -215,7 +223,9 @@ std::string write_arena_png(const Arena& a, const std::string& path) {
   }
   png_write_end(png, nullptr);
   png_destroy_write_struct(&png, &pinfo);
-  std::fclose(f);
+  // A full disk (or /dev/full) shows at the flush, not before: the picture counts as written only if it is.
+  bool write_failed = std::fflush(f) != 0 || std::ferror(f);
+  if (std::fclose(f) != 0 || write_failed) return "cannot write " + path + ": " + std::strerror(errno);
   return {};
 }
 

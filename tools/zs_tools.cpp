@@ -1,7 +1,10 @@
 // tools/zs_tools.cpp — `memdesc zsmalloc classes|stats` and `memdesc zram FILE...`.
 #include "zs_tools.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <memdesc/zram.hpp>
@@ -115,7 +118,8 @@ int run_zs_stats(unsigned objects, bool json) {
   auto after = pool->class_stats();
   ZsPoolStats s = pool->stats();
   if (json) {
-    std::printf("%s\n", nlohmann::json{{"objects", s.objects}, {"pages_before_compaction", pages_before},
+    std::printf("%s\n", nlohmann::json{{"objects", s.objects}, {"objects_allocated", hs.size()}, {"objects_asked", objects},
+                                       {"pages_before_compaction", pages_before},
                                        {"pages_used", s.pages_used}, {"pages_compacted", s.pages_compacted},
                                        {"objects_moved", s.objects_moved}, {"zspages", s.zspages},
                                        {"descriptor_bytes", s.descriptor_bytes}, {"handle_bytes", s.handle_bytes},
@@ -123,7 +127,11 @@ int run_zs_stats(unsigned objects, bool json) {
                             .dump(2)
                             .c_str());
   } else {
-    std::printf("%u objects of 1..4096 bytes, half freed at random:\n", objects);
+    if (hs.size() < objects)
+      std::printf("%zu objects of 1..4096 bytes (of %u asked: the 1 GiB arena held no more), half freed at random:\n",
+                  hs.size(), objects);
+    else
+      std::printf("%u objects of 1..4096 bytes, half freed at random:\n", objects);
     print_class_stats(stdout, before);
     std::printf("\nafter compaction (%llu pages freed, %llu objects moved):\n", static_cast<unsigned long long>(freed),
                 static_cast<unsigned long long>(s.objects_moved));
@@ -142,6 +150,10 @@ int run_zram(const std::vector<std::string>& files, const std::string& algo, boo
   std::vector<std::vector<char>> data;
   std::uint64_t pages = 0;
   for (const auto& f : files) {
+    // Regular files only: a device (/dev/zero) or a FIFO would be read without end.
+    struct stat st {};
+    if (::stat(f.c_str(), &st) != 0) throw std::runtime_error("cannot read " + f + ": " + std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) throw std::runtime_error(f + " is not a regular file (zram reads regular files only)");
     std::ifstream in(f, std::ios::binary);
     if (!in) throw std::runtime_error("cannot read " + f);
     data.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());

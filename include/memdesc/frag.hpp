@@ -57,7 +57,7 @@ class PageFragCache {
     std::size_t off = (std::size_t{offset_} + align - 1) & ~(align - 1);
     // 1 <= size <= room, align a power of two (0 is not: the slow path reports it, whatever the
     // cache holds). A constant align folds the last two tests away.
-    if (__builtin_expect(off < size_ && size - 1 < size_ - off && (align & (align - 1)) == 0 && align != 0, 1)) {
+    if (__builtin_expect(off < fast_limit_ && size - 1 < fast_limit_ - off && (align & (align - 1)) == 0 && align != 0, 1)) {
       --bias_;  // FRAG-BIAS: one reference to the caller
       offset_ = static_cast<std::uint32_t>(off + size);
       return reinterpret_cast<void*>(va_ + off);
@@ -76,14 +76,17 @@ class PageFragCache {
   void* alloc_slow(std::size_t size, std::size_t align);
   void release();  // drain, then leave the arena (which counts its live caches)
   void take(PageFragCache& o) {
-    va_ = o.va_, offset_ = o.offset_, size_ = o.size_, bias_ = o.bias_;
+    va_ = o.va_, offset_ = o.offset_, size_ = o.size_, fast_limit_ = o.fast_limit_, bias_ = o.bias_;
     desc_ = o.desc_, owner_ = o.owner_, kind_ = o.kind_;
-    o.va_ = 0, o.offset_ = o.size_ = 0, o.bias_ = 0, o.desc_ = nullptr, o.owner_ = nullptr;
+    o.va_ = 0, o.offset_ = o.size_ = o.fast_limit_ = 0, o.bias_ = 0, o.desc_ = nullptr, o.owner_ = nullptr;
   }
 
   std::uintptr_t va_ = 0;      // the current block, 0 = none
   std::uint32_t offset_ = 0;   // next free byte (fragments go upward)
-  std::uint32_t size_ = 0;     // bytes in the block (0 = none: every alloc takes the slow path)
+  std::uint32_t size_ = 0;     // bytes in the block (0 = none)
+  // What the fast path may carve up to: size_, or 0 in checked builds of the library, whose
+  // slow path records every fragment (a double page_frag_free is then reported).
+  std::uint32_t fast_limit_ = 0;
   std::int32_t bias_ = 0;      // references the cache still owns (FRAG-BIAS)
   void* desc_ = nullptr;       // the block's descriptor (PageFrag or Folio)
   frag::FragAllocator* owner_ = nullptr;

@@ -20,6 +20,8 @@ Result<std::unique_ptr<Arena>> Arena::create(const ArenaConfig& cfg) {
   if (cfg.max_order > MemdescWord::kMaxOrder) return Error{Errc::invalid_config, 0, "max_order above 15"};
   if (cfg.movable_percent > 100) return Error{Errc::invalid_config, 0, "movable_percent above 100"};
   std::size_t block = kPageSize << cfg.max_order;
+  // Before rounding up, which would wrap a size near SIZE_MAX to zero.
+  if (cfg.size > core::Memmap::kMaxPages * kPageSize) return Error{Errc::invalid_config, 0, "arena larger than 16 TiB"};
   std::size_t size = align_up(cfg.size, block);
   std::size_t movable = align_down(size * cfg.movable_percent / 100, block);  // size <= 16 TiB: no overflow
   if (movable >= size) movable = size - block;  // NORMAL keeps at least one block
@@ -107,6 +109,7 @@ Result<std::unique_ptr<ZsPool>> Arena::zs_create_pool(const ZsPoolConfig& cfg) {
 }
 
 void Arena::free_pages(void* addr) {
+  if (!addr) return;  // as kfree(NULL) and the kernel's free_pages(0)
   pages_->free_pages(addr);
 }
 

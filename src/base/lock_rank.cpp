@@ -17,6 +17,7 @@ const char* lock_rank_name(LockRank r) {
     case LockRank::SlabCache: return "SlabCache";
     case LockRank::Zone: return "Zone";
     case LockRank::SlabLive: return "SlabLive";
+    case LockRank::FragLive: return "FragLive";
   }
   return "?";
 }

@@ -41,12 +41,15 @@ enum class LockRank : std::uint8_t {
   // slab/kmem_cache.hpp, checked builds only: one mutex per kmem_cache over its set of live
   // objects. A leaf: nothing is taken while it is held.
   SlabLive = 30,
+  // frag/frag_alloc.hpp, checked builds only: one mutex per arena over its set of live page
+  // fragments. A leaf.
+  FragLive = 31,
 };
 
 // Every rank, lowest first: fork() (rcu/fork.hpp) takes the locks of each rank in this order.
 inline constexpr LockRank kAllLockRanks[] = {LockRank::ZramEntry, LockRank::CacheRegistry, LockRank::SlabRegistry,
                                              LockRank::ZsPool,    LockRank::ZsClass,      LockRank::SlabCache,
-                                             LockRank::Zone,      LockRank::SlabLive};
+                                             LockRank::Zone,      LockRank::SlabLive,     LockRank::FragLive};
 constexpr bool lock_ranks_ascend() {
   for (unsigned i = 1; i < std::size(kAllLockRanks); ++i)
     if (kAllLockRanks[i - 1] >= kAllLockRanks[i]) return false;

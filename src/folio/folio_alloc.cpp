@@ -52,6 +52,7 @@ Result<std::unique_ptr<FolioAllocator>> FolioAllocator::create(slab::SlabAllocat
   fa->sa_ = &sa;
   fa->pa_ = &pa;
   fa->mm_ = &pa.memmap();
+  fa->view_ = fa->mm_->view();
   slab::SlabCreate small{"folio",       sizeof(Folio), alignof(Folio), SLAB_TYPESAFE_BY_RCU, &ctor,
                          offsetof(Folio, mapcount), /*descriptor=*/true};
   slab::SlabCreate large{"folio_large", sizeof(LargeFolio), alignof(LargeFolio), SLAB_TYPESAFE_BY_RCU, &ctor,
@@ -100,6 +101,16 @@ Folio* FolioAllocator::alloc(unsigned order, Gfp gfp, FolioKind kind) {
   live_[order != 0].fetch_add(1, std::memory_order_relaxed);
   f->refcount.store(1, std::memory_order_release);  // FOLIO-REF: publication
   return f;
+}
+
+void FolioAllocator::put_bad_slow(const Folio* f) const {
+  if (!f) report_bad_argument("folio_put", "null folio (a failed folio_alloc or folio_lookup is not a folio)");
+  if (!mm_->contains(f)) report_bad_descriptor("folio_put", f, "folio", "not a folio: the address is outside the arena");
+  char text[96];
+  format_word(mm_->word(mm_->pfn(f)), text, sizeof text);
+  char why[160];
+  std::snprintf(why, sizeof why, "not a folio: the address lies in no folio descriptor slab (page word %s)", text);
+  report_bad_descriptor("folio_put", f, "folio", why);
 }
 
 void FolioAllocator::put_last_slow(Folio* f, std::int32_t prev) {

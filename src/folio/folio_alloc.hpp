@@ -38,8 +38,15 @@ class FolioAllocator {
 
   Folio* alloc(unsigned order, Gfp gfp, FolioKind kind);  // null + last_error on failure
 
-  // Drops one reference; the last one frees pages and descriptor.
+  // Drops one reference; the last one frees pages and descriptor. Only a folio descriptor is
+  // accepted: null, or a pointer that lies in no slab of the folio caches, is a report, never a
+  // decrement of whatever it points at (one word load and two compares before the atomic).
   void put(Folio* f) {
+    std::uint64_t off = view_.offset(f);
+    if (MEMDESC_UNLIKELY(off >= view_.bytes)) put_bad_slow(f);
+    MemdescWord w = view_.word_at(off);
+    if (MEMDESC_UNLIKELY(!slab::SlabAllocator::word_in_cache(w, small_) && !slab::SlabAllocator::word_in_cache(w, large_)))
+      put_bad_slow(f);
     std::int32_t prev = f->refcount.fetch_sub(1, std::memory_order_acq_rel);
     if (__builtin_expect(prev <= 1, 0)) put_last_slow(f, prev);
   }
@@ -71,11 +78,13 @@ class FolioAllocator {
  private:
   FolioAllocator() = default;
   MEMDESC_SLOW_PATH void put_last_slow(Folio* f, std::int32_t prev);
+  [[noreturn]] MEMDESC_SLOW_PATH void put_bad_slow(const Folio* f) const;
   static void ctor(void* obj);
 
   slab::SlabAllocator* sa_ = nullptr;
   page::PageAllocator* pa_ = nullptr;
   core::Memmap* mm_ = nullptr;
+  core::ArenaView view_;  // the memmap's fast-path fields (put's check)
   slab::KmemCache* small_ = nullptr;  // order-0 folios
   slab::KmemCache* large_ = nullptr;  // order > 0
   std::atomic<std::uint64_t> live_[2] = {};  // published folios: [0] order 0, [1] larger (stats)

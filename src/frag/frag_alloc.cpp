@@ -46,7 +46,17 @@ Result<std::unique_ptr<FragAllocator>> FragAllocator::create(slab::SlabAllocator
   auto c = sa.cache_create(d);
   if (!c.ok()) return c.error();
   f->cache_ = c.value();
+  static const rcu::ForkOps kForkOps{&fork_acquire, &fork_release, nullptr};
+  f->fork_hook_.enable(f.get(), &kForkOps);
   return f;
+}
+
+void FragAllocator::fork_acquire(void* self, LockRank r) {
+  if (r == LockRank::FragLive) static_cast<FragAllocator*>(self)->live_mu_.fork_acquire();
+}
+
+void FragAllocator::fork_release(void* self, LockRank r) {
+  if (r == LockRank::FragLive) static_cast<FragAllocator*>(self)->live_mu_.fork_release();
 }
 
 std::atomic<std::int32_t>& FragAllocator::refcount_of(const PageFragCache& c) const {
@@ -97,12 +107,13 @@ bool FragAllocator::refill(PageFragCache& c, unsigned min_order) {
   }
   c.offset_ = 0;
   c.bias_ = kFragBias;
+  c.fast_limit_ = kChecked ? 0 : c.size_;
   return true;
 }
 
 void FragAllocator::forget(PageFragCache& c) {
   c.va_ = 0;
-  c.size_ = c.offset_ = 0;
+  c.size_ = c.offset_ = c.fast_limit_ = 0;
   c.bias_ = 0;
   c.desc_ = nullptr;
 }
@@ -135,6 +146,27 @@ void FragAllocator::drain(PageFragCache& c) {
   forget(c);
 }
 
+// The fast path's bump against the whole block (checked builds come here for every fragment,
+// and record it); null when the current block has no room.
+void* FragAllocator::carve(PageFragCache& c, std::size_t size, std::size_t align) {
+  std::size_t off = (std::size_t{c.offset_} + align - 1) & ~(align - 1);
+  if (!c.va_ || off >= c.size_ || size > c.size_ - off) return nullptr;
+  --c.bias_;  // FRAG-BIAS
+  c.offset_ = static_cast<std::uint32_t>(off + size);
+  void* p = reinterpret_cast<void*>(c.va_ + off);
+  if constexpr (kChecked) {
+    MutexGuard g(live_mu_);
+    live_frags_.insert(reinterpret_cast<std::uintptr_t>(p));
+  }
+  return p;
+}
+
+void FragAllocator::checked_on_free(const void* addr) {
+  MutexGuard g(live_mu_);
+  if (live_frags_.erase(reinterpret_cast<std::uintptr_t>(addr)) == 0)
+    report_bad_descriptor("page_frag_free", addr, "fragment", "not a live fragment: freed twice, or never allocated");
+}
+
 void* FragAllocator::alloc_slow(PageFragCache& c, std::size_t size, std::size_t align) {
   if (align == 0 || (align & (align - 1)) || align > kPageSize)
     report_bad_argument("page_frag_alloc", "alignment must be a power of two no larger than 4096");
@@ -143,6 +175,7 @@ void* FragAllocator::alloc_slow(PageFragCache& c, std::size_t size, std::size_t 
     set_last_error(Errc::invalid_request, "page_frag_alloc: a fragment is 1 B .. one block (32 KiB)");
     return nullptr;
   }
+  if (void* p = carve(c, size, align)) return p;
   if (c.va_ && size > c.size_) {
     // The current block is an order-0 fallback that could never hold this. Keep it unless a
     // full-size block can be had (a failed request must not cost the cache its block).
@@ -152,18 +185,18 @@ void* FragAllocator::alloc_slow(PageFragCache& c, std::size_t size, std::size_t 
       return nullptr;
     }
     c = std::move(fresh);  // gives back the old block's references, takes the new block
-    return c.alloc_align(size, align);
+    return carve(c, size, align);
   }
   // The block is used up for this request: reuse it in place if every fragment came back
   // (then it holds the request: size <= its size, and offset 0 meets any alignment <= 4 KiB),
   // else let it go and take a fresh one.
-  if (c.va_ && retire(c)) return c.alloc_align(size, align);
+  if (c.va_ && retire(c)) return carve(c, size, align);
   if (!refill(c, 0)) return nullptr;
   if (size > c.size_) {  // only an order-0 block could be had; the cache keeps it
     set_last_error(Errc::out_of_memory, "page_frag_alloc: no 32 KiB block for a fragment above 4 KiB");
     return nullptr;
   }
-  return c.alloc_align(size, align);  // the fast path now succeeds
+  return carve(c, size, align);  // fits now
 }
 
 // ---- free ------------------------------------------------------------------------------------
@@ -179,6 +212,7 @@ void FragAllocator::free_last_slow(PageFrag* d, std::int32_t prev) {
 
 void FragAllocator::free_other_slow(const void* addr, MemdescWord w) {
   if (folio::FolioAllocator::is_folio_word(w)) {
+    if constexpr (kChecked) checked_on_free(addr);
     fa_->put(w.desc_as<Folio>());  // a folio-backed block (or any folio): one reference
     return;
   }

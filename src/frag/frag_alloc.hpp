@@ -20,6 +20,7 @@
 #pragma once
 #include <memdesc/frag.hpp>
 #include <memory>
+#include <unordered_set>
 
 #include "core/core.hpp"
 #include "folio/folio.hpp"
@@ -58,6 +59,7 @@ class FragAllocator {
     if (MEMDESC_UNLIKELY(off >= view_.bytes)) free_bad_slow(addr);
     MemdescWord w = view_.word_at(off, std::memory_order_acquire);
     if (MEMDESC_LIKELY(w.is(MemdescType::Frag))) {
+      if constexpr (kChecked) checked_on_free(addr);  // FRAG-LIVE
       auto* d = w.desc_as<PageFrag>();
       std::int32_t prev = d->refcount.fetch_sub(1, std::memory_order_acq_rel);
       if (MEMDESC_UNLIKELY(prev <= 1)) free_last_slow(d, prev);
@@ -84,6 +86,8 @@ class FragAllocator {
   bool refill(PageFragCache& c, unsigned min_order);
   bool retire(PageFragCache& c);                       // true: the block is reused in place
   static void forget(PageFragCache& c);                // the cache no longer has a block
+  void* carve(PageFragCache& c, std::size_t size, std::size_t align);  // null: no room in the block
+  void checked_on_free(const void* addr);  // checked builds: addr must be a live fragment (FRAG-LIVE)
   std::atomic<std::int32_t>& refcount_of(const PageFragCache& c) const;
   void release_block(PageFrag* d);                     // the last reference is gone: pages, then d
   MEMDESC_SLOW_PATH void free_last_slow(PageFrag* d, std::int32_t prev);
@@ -99,6 +103,13 @@ class FragAllocator {
   std::atomic<std::uint64_t> live_caches_{0};  // PageFragCache::release decrements
   // Copies for the free fast path (immutable).
   core::ArenaView view_;  // the memmap's fast-path fields
+  // Checked builds: the exact set of fragments handed out and not yet freed (FRAG-LIVE). A leaf
+  // lock: nothing is taken under it.
+  RankedMutex live_mu_{LockRank::FragLive};
+  std::unordered_set<std::uintptr_t> live_frags_ GUARDED_BY(live_mu_);
+  rcu::ForkHook fork_hook_;  // live_mu_ across fork()
+  static void fork_acquire(void* self, LockRank r) NO_THREAD_SAFETY_ANALYSIS;
+  static void fork_release(void* self, LockRank r) NO_THREAD_SAFETY_ANALYSIS;
 };
 
 }  // namespace memdesc::frag

@@ -32,6 +32,15 @@ void SlabAllocator::report_unreachable_object(const char* op, const void* p, Mem
   report_wrong_type(op, p, "a slab object of a kmalloc or user cache", text);
 }
 
+void* SlabAllocator::kmalloc_class_slow(unsigned id, Gfp gfp) {
+  KmemCache* c = caches_[id].load(std::memory_order_relaxed);
+  if (MEMDESC_UNLIKELY(!c)) {
+    set_last_error(Errc::out_of_memory, "kmalloc: size above the largest block");
+    return nullptr;
+  }
+  return alloc_slow(c, gfp);
+}
+
 void SlabAllocator::kfree_other_slow(void* p) {
   if (p == nullptr || p == kZeroSizePtr) return;
   core::check_in_arena(*mm_, "kfree", p);

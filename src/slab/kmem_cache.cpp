@@ -31,6 +31,7 @@ Result<std::unique_ptr<SlabAllocator>> SlabAllocator::create(page::PageAllocator
   if (!dc.ok()) return dc.error();
   sa->desc_cache_ = dc.value();
   for (unsigned i = 0; i < kKmallocClasses; ++i) {
+    if (kKmallocClassTable[i].size > (kPageSize << mm.max_order())) continue;  // small arenas: no such class
     SlabCreate k{kKmallocClassTable[i].name, kKmallocClassTable[i].size, 0, SLAB_NONE, nullptr};
     auto c = sa->cache_init(std::make_unique<KmemCache>(), k, kmalloc_class_id(i));
     if (!c.ok()) return c.error();
@@ -112,7 +113,8 @@ Error KmemCache::init(const SlabCreate& a, unsigned cache_id, SlabAllocator* own
   mm = memmap;
   std::size_t slot = std::max<std::size_t>(a.size, 8);
   if (kChecked && (a.flags & SLAB_RED_ZONE)) {
-    redzone_off = static_cast<std::uint32_t>(align_up(slot, 8));
+    // From the object's last byte on, so that an overflow of a single byte lands in it.
+    redzone_off = static_cast<std::uint32_t>(a.size);
     slot = redzone_off + kRedZoneBytes;
   }
   if (keep_contents && !has_freeptr_off) {  // the link goes after the object

@@ -39,7 +39,7 @@ std::uint32_t Magazines::flush_everywhere(KmemCache* c) {
     MagazinePair& m = ctx->pair_of(c->id);  // kNoMagazines: cap 0
     if (!m.cap) return;
     discard = splice(flush_pair(c, m), discard);
-    ctx->bytes -= release_pair(m);
+    ctx->sub_bytes(release_pair(m));
   });
   return discard;
 }
@@ -53,14 +53,14 @@ ThreadSlabCtx* Magazines::attach_ctx() {
     if (!ctx) return nullptr;
     ctx->mags = this;
     ctx->id = id_;
-    ctx->chunk[0] = ctx->kmalloc_mags;
-    for (unsigned i = 1; i < kMaxCaches / kMagChunk; ++i) ctx->chunk[i] = kNoMagazines;
+    ctx->chunk[0].store(ctx->kmalloc_mags, std::memory_order_relaxed);
+    for (unsigned i = 1; i < kMaxCaches / kMagChunk; ++i) ctx->chunk[i].store(kNoMagazines, std::memory_order_relaxed);
     if (!page::set_cache_ext(pc, ext_slot_, ctx)) {  // the arena is going: no context
       delete ctx;
       return nullptr;
     }
-    ctx->bytes = sizeof(ThreadSlabCtx);
-    mm_->metadata().caches.fetch_add(ctx->bytes, std::memory_order_relaxed);
+    ctx->bytes.store(sizeof(ThreadSlabCtx), std::memory_order_relaxed);
+    mm_->metadata().caches.fetch_add(sizeof(ThreadSlabCtx), std::memory_order_relaxed);
   }
   tls_slab = {id_, ctx};
   return ctx;
@@ -68,9 +68,10 @@ ThreadSlabCtx* Magazines::attach_ctx() {
 
 void Magazines::flush_ctx(ThreadSlabCtx* ctx) {
   for (unsigned ch = 0; ch < kMaxCaches / kMagChunk; ++ch) {
-    if (ctx->chunk[ch] == kNoMagazines) continue;
+    MagazinePair* chunk = ctx->chunk[ch].load(std::memory_order_relaxed);
+    if (chunk == kNoMagazines) continue;
     for (unsigned j = 0; j < kMagChunk; ++j) {
-      MagazinePair& m = ctx->chunk[ch][j];
+      MagazinePair& m = chunk[j];
       if (!m.count && !m.prev_count) continue;
       KmemCache* c = sa_->caches_[ch * kMagChunk + j].load(std::memory_order_acquire);
       sa_->discard_slabs(c, flush_pair(c, m));
@@ -86,7 +87,7 @@ void Magazines::ctx_thread_exit(void* p) {
   auto* ctx = static_cast<ThreadSlabCtx*>(p);
   if (tls_slab.ctx == ctx) tls_slab = {};
   ctx->mags->flush_ctx(ctx);  // frees made now bypass this thread's (dying) caches
-  ctx->mags->mm_->metadata().caches.fetch_sub(ctx->bytes, std::memory_order_relaxed);
+  ctx->mags->mm_->metadata().caches.fetch_sub(ctx->bytes.load(std::memory_order_relaxed), std::memory_order_relaxed);
   ctx_release(ctx);
 }
 
@@ -94,7 +95,7 @@ void Magazines::ctx_fork_orphan(void* p) {
   auto* ctx = static_cast<ThreadSlabCtx*>(p);
   Magazines* self = ctx->mags;
   for (unsigned ch = 0; ch < kMaxCaches / kMagChunk; ++ch) {
-    MagazinePair* chunk = ctx->chunk[ch];
+    MagazinePair* chunk = ctx->chunk[ch].load(std::memory_order_relaxed);
     if (chunk == kNoMagazines) continue;
     for (unsigned j = 0; j < kMagChunk; ++j) {
       const MagazinePair m = chunk[j];
@@ -104,7 +105,7 @@ void Magazines::ctx_fork_orphan(void* p) {
       if (m.prev && m.prev != m.objs) self->reclaim_orphan(c, m.prev, std::min(m.prev_count, m.cap));
     }
   }
-  self->mm_->metadata().caches.fetch_sub(ctx->bytes, std::memory_order_relaxed);
+  self->mm_->metadata().caches.fetch_sub(ctx->bytes.load(std::memory_order_relaxed), std::memory_order_relaxed);
   ctx_release(ctx);
 }
 
@@ -129,7 +130,8 @@ void Magazines::ctx_release(void* p) {
   if (tls_slab.ctx == ctx) tls_slab = {};
   // Metadata accounting for the whole context (magazines included) was settled by the caller:
   // ctx_thread_exit subtracts ctx->bytes; an orphaned context goes with its arena.
-  for (MagazinePair* chunk : ctx->chunk) {
+  for (auto& slot : ctx->chunk) {
+    MagazinePair* chunk = slot.load(std::memory_order_relaxed);
     if (chunk == kNoMagazines) continue;
     for (unsigned j = 0; j < kMagChunk; ++j) {
       free_magazine_memory(chunk[j].objs);
@@ -143,12 +145,14 @@ void Magazines::ctx_release(void* p) {
 // ---- magazine pairs --------------------------------------------------------------------------
 
 MagazinePair* Magazines::make_pair(ThreadSlabCtx* ctx, KmemCache* c) {
-  MagazinePair*& chunk = ctx->chunk[c->id / kMagChunk];
+  std::atomic<MagazinePair*>& slot = ctx->chunk[c->id / kMagChunk];
+  MagazinePair* chunk = slot.load(std::memory_order_relaxed);
   if (chunk == kNoMagazines) {
     auto* fresh = static_cast<MagazinePair*>(std::calloc(kMagChunk, sizeof(MagazinePair)));
     if (!fresh) return nullptr;
     chunk = fresh;
-    ctx->bytes += kMagChunk * sizeof(MagazinePair);
+    slot.store(fresh, std::memory_order_release);
+    ctx->add_bytes(kMagChunk * sizeof(MagazinePair));
     mm_->metadata().caches.fetch_add(kMagChunk * sizeof(MagazinePair), std::memory_order_relaxed);
   }
   MagazinePair& m = chunk[c->id % kMagChunk];
@@ -157,7 +161,7 @@ MagazinePair* Magazines::make_pair(ThreadSlabCtx* ctx, KmemCache* c) {
     m.objs = new_magazine(cap);
     if (!m.objs) return nullptr;
     m.cap = cap;
-    ctx->bytes += magazine_bytes(cap);
+    ctx->add_bytes(magazine_bytes(cap));
   }
   return &m;
 }
@@ -219,8 +223,8 @@ void Magazines::remake_pair(ThreadSlabCtx* ctx, KmemCache* c, MagazinePair& m) {
     std::copy(prev.objs, prev.objs + prev.count, objs + n);
     n += prev.count;
   }
-  ctx->bytes -= release_pair(m);
-  ctx->bytes += magazine_bytes(cap);
+  ctx->sub_bytes(release_pair(m));
+  ctx->add_bytes(magazine_bytes(cap));
   m = {n, cap, 0, objs, nullptr};  // the previous magazine is made again when first needed
   sa_->discard_slabs(c, discard);
 }

@@ -8,6 +8,7 @@
 // A thread's pairs live in its ThreadSlabCtx, reached from one TLS slot.
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -59,13 +60,19 @@ struct ThreadSlabCtx {
   std::uint64_t id = 0;  // the arena's id
   // chunk[i][j] is cache i*16+j. chunk[0] is kmalloc_mags; the others point at kNoMagazines
   // until the owner thread first uses a cache of theirs, so the fast paths test no pointer.
-  MagazinePair* chunk[kMaxCaches / kMagChunk];
-  std::size_t bytes = 0;
+  // Atomic (relaxed: plain loads and stores) because kmem_cache_destroy reads them from another
+  // thread, under the registry lock, while the owner may be making a chunk for another cache.
+  std::atomic<MagazinePair*> chunk[kMaxCaches / kMagChunk];
+  std::atomic<std::size_t> bytes{0};  // owner, or kmem_cache_destroy (flush_everywhere)
   // Caches 0..15: the descriptor cache, the kmalloc classes, the folio layer's two caches.
   MagazinePair kmalloc_mags[kMagChunk];
 
   // The pair for cache `id` (kNoMagazines' all-zero one until the chunk is made).
-  MagazinePair& pair_of(unsigned cache_id) { return chunk[cache_id / kMagChunk][cache_id % kMagChunk]; }
+  MagazinePair& pair_of(unsigned cache_id) {
+    return chunk[cache_id / kMagChunk].load(std::memory_order_relaxed)[cache_id % kMagChunk];
+  }
+  void add_bytes(std::size_t n) { bytes.fetch_add(n, std::memory_order_relaxed); }
+  void sub_bytes(std::size_t n) { bytes.fetch_sub(n, std::memory_order_relaxed); }
 };
 static_assert(kFirstUserCacheId <= kMagChunk, "the kmalloc classes' pairs sit inside the thread context");
 

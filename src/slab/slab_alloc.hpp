@@ -75,7 +75,7 @@ class SlabAllocator {
         MagazinePair& m = slot.ctx->kmalloc_mags[id];
         if (MEMDESC_LIKELY(m.count != 0)) return m.objs[--m.count];
       }
-      return alloc_slow(caches_[id].load(std::memory_order_relaxed), gfp);
+      return kmalloc_class_slow(id, gfp);
     }
     return kmalloc_large_slow(size, gfp);
   }
@@ -170,6 +170,9 @@ class SlabAllocator {
   MEMDESC_SLOW_PATH void* alloc_slow(KmemCache* c, Gfp gfp);
   MEMDESC_SLOW_PATH void free_slow(KmemCache* c, void* p, const char* op);
   MEMDESC_SLOW_PATH void* kmalloc_large_slow(std::size_t size, Gfp gfp);
+  // A kmalloc class's slow path; null + last_error for a class the arena's largest block cannot
+  // hold (max_order 0 has no kmalloc-8k).
+  MEMDESC_SLOW_PATH void* kmalloc_class_slow(unsigned id, Gfp gfp);
   MEMDESC_SLOW_PATH void kfree_other_slow(void* p);
   [[noreturn]] void report_unreachable_object(const char* op, const void* p, MemdescWord w) const;
   [[noreturn]] MEMDESC_SLOW_PATH void free_bad_slow(KmemCache* c, void* p, const char* op);

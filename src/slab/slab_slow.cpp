@@ -39,7 +39,7 @@ void SlabAllocator::free_slow(KmemCache* c, void* p, const char* op) {
   if (MEMDESC_UNLIKELY(c->grow_due.load(std::memory_order_relaxed))) mags_.grow(c);
   if (MEMDESC_UNLIKELY(m->cap != c->mag_cap.load(std::memory_order_relaxed))) mags_.remake_pair(ctx, c, *m);
   if (m->count == m->cap) {
-    if (!m->prev && (m->prev = mags_.new_magazine(m->cap))) ctx->bytes += mags_.magazine_bytes(m->cap);
+    if (!m->prev && (m->prev = mags_.new_magazine(m->cap))) ctx->add_bytes(mags_.magazine_bytes(m->cap));
     if (m->prev && !m->prev_count) mags_.swap(*m);  // the previous magazine is empty: no lock needed
     else discard_slabs(c, mags_.unload(c, *m));
   }

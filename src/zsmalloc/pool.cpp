@@ -21,6 +21,26 @@ void zspage_ctor(void* p) {
   zs->state.store(ZspageState::Dead, std::memory_order_relaxed);
 }
 
+// The objects the calling thread holds between read_begin and read_end [ZS-PIN]: read_end must
+// match one of them (a second read_end of a handle used to drop another reader's pin), and
+// zs_free refuses one of them (the zspage stayed read-pinned for ever after it was reused).
+struct Pin {
+  const Pool* pool;
+  ZsHandle h;
+  Zspage* zs;
+};
+constexpr unsigned kMaxPins = 64;
+struct Pins {
+  Pin pin[kMaxPins];
+  unsigned n = 0;
+  int find(const Pool* p, ZsHandle h) const {
+    for (unsigned i = n; i-- > 0;)
+      if (pin[i].pool == p && pin[i].h == h) return static_cast<int>(i);
+    return -1;
+  }
+};
+constinit thread_local Pins tls_pins{};
+
 }  // namespace
 
 // ---- creation and teardown -------------------------------------------------------------------
@@ -146,6 +166,8 @@ Result<ZsHandle> Pool::malloc(std::size_t size, Gfp gfp) {
 
 void Pool::free(ZsHandle h) {
   check_handle(h, "zs_free");
+  if (MEMDESC_UNLIKELY(tls_pins.find(this, h) >= 0))
+    bad_handle(h, "zs_free", "object freed between read_begin and read_end (ZS-PIN)");
   Zspage* dead = nullptr;
   {
     lock_.read_lock();  // the handle cannot be rewritten (pool write lock) while we translate
@@ -179,7 +201,10 @@ const void* Pool::read_begin(ZsHandle h, void* local_copy, std::size_t len) {
   lock_.read_lock();
   Loc l = locate(h, "zs_obj_read_begin");
   if (MEMDESC_UNLIKELY(len > l.cls->size - l.cls->header())) bad_handle(h, "zs_obj_read_begin", "length beyond the object's slot");
+  if (MEMDESC_UNLIKELY(tls_pins.n == kMaxPins))
+    bad_handle(h, "zs_obj_read_begin", "this thread holds 64 objects between read_begin and read_end already");
   zspage_read_lock(l.zs);  // pins the object: compaction and migration skip this zspage
+  tls_pins.pin[tls_pins.n++] = {this, h, l.zs};
   lock_.read_unlock();
   std::uint64_t off = std::uint64_t{l.idx} * l.cls->size + l.cls->header();
   if (off % kPageSize + len <= kPageSize) return page_addr(l.zs->pfn[off / kPageSize]) + off % kPageSize;
@@ -188,12 +213,17 @@ const void* Pool::read_begin(ZsHandle h, void* local_copy, std::size_t len) {
 }
 
 void Pool::read_end(ZsHandle h, const void* /*mem*/) {
+  // ZS-PIN: the pin this thread took in read_begin, and only that one.
+  check_handle(h, "zs_obj_read_end");
+  int i = tls_pins.find(this, h);
+  if (MEMDESC_UNLIKELY(i < 0))
+    bad_handle(h, "zs_obj_read_end", "read_end without read_begin on this thread (or a second read_end)");
   // The object cannot move while we hold its zspage's read lock, so the handle still leads
   // there without the pool lock.
-  check_handle(h, "zs_obj_read_end");
   Loc l = locate(h, "zs_obj_read_end");
-  if (MEMDESC_UNLIKELY(l.zs->lock.load(std::memory_order_relaxed) <= 0))
-    bad_handle(h, "zs_obj_read_end", "read_end without read_begin");
+  if (MEMDESC_UNLIKELY(l.zs != tls_pins.pin[i].zs || l.zs->lock.load(std::memory_order_relaxed) <= 0))
+    report_invariant("ZS-PIN", "pool %s: handle %#llx moved while pinned", name_.c_str(), static_cast<unsigned long long>(h));
+  tls_pins.pin[i] = tls_pins.pin[--tls_pins.n];
   zspage_read_unlock(l.zs);
 }
 

@@ -158,6 +158,9 @@ void Pool::free_zspage_now(Zspage* zs) {
 bool Pool::retire_locked(SizeClass* cls, Zspage* zs) {
   MEMDESC_ASSERT(zs->inuse == 0);
   if (zs->isolated != 0) return false;  // ZS-ISOLATE: putback or migration finishes the job
+  // ZS-PIN: a reader of another thread still holds it (its object was freed under it, which
+  // that reader's read_end reports): the descriptor must not be reused with a reader count.
+  if (zs->lock.load(std::memory_order_acquire) != 0) return false;
   list_del(cls, zs);
   zs->state.store(ZspageState::Dead, std::memory_order_relaxed);
   --cls->zspages;

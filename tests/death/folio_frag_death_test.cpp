@@ -2,6 +2,7 @@
 // the descriptor or address, and what is wrong.
 #include <gtest/gtest.h>
 
+#include "base/compiler.hpp"
 #include "test_support.hpp"
 
 using namespace memdesc;
@@ -124,4 +125,47 @@ TEST_F(FolioFragDeath, PageFragAlignZeroWithABlockInHand) {
         if (p == live) std::abort();
       },
       "memdesc: bad argument: page_frag_alloc: alignment must be a power of two");
+}
+
+// FRAG-LIVE (checked builds): a second page_frag_free of one fragment used to drop another
+// fragment's reference, and free the block under it.
+TEST_F(FolioFragDeath, PageFragDoubleFreeWithAnotherFragmentOut) {
+  if (!kChecked) GTEST_SKIP() << "fragments are tracked one by one in checked builds";
+  for (FragBlock kind : {FragBlock::Frag, FragBlock::Folio})
+    EXPECT_DEATH(
+        {
+          auto a = test::make_arena(16 << 20);
+          PageFragCache nc = a->page_frag_cache(kind);
+          void* x = nc.alloc(100);
+          void* y = nc.alloc(100);
+          a->page_frag_free(x);
+          a->page_frag_free(x);
+          a->page_frag_free(y);
+        },
+        "memdesc: bad descriptor: page_frag_free\\(fragment 0x[0-9a-f]+\\): not a live fragment: freed twice");
+}
+
+// folio_put takes only a folio descriptor: null, or a pointer to anything else, is reported as
+// such (it used to segfault, or decrement whatever lay at the refcount's offset).
+TEST_F(FolioFragDeath, FolioPutOfNullOrOfANonFolio) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        a->folio_put(nullptr);
+      },
+      "memdesc: bad argument: folio_put: null folio");
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        a->folio_put(static_cast<Folio*>(a->kmalloc(64)));
+      },
+      "memdesc: bad descriptor: folio_put\\(folio 0x[0-9a-f]+\\): not a folio: the address lies in no folio descriptor slab "
+      "\\(page word Slab");
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        static Folio fake{};
+        a->folio_put(&fake);
+      },
+      "memdesc: bad descriptor: folio_put\\(folio 0x[0-9a-f]+\\): not a folio: the address is outside the arena");
 }

@@ -2,6 +2,8 @@
 // the address.
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "base/compiler.hpp"
 #include "test_support.hpp"
 
@@ -149,6 +151,23 @@ TEST_F(SlabDeath, RedZone) {
         a->kmem_cache_free(c, p);
       },
       "memdesc: invalid object: kmem_cache_free\\(0x[0-9a-f]+\\): cache rz: red zone overwritten");
+}
+
+// The red zone starts at the object's end, not at the next multiple of 8: an overflow of 1..7
+// bytes of a 37-byte object is caught too.
+TEST_F(SlabDeath, RedZoneCatchesOverflowsOfOneToSevenBytes) {
+  if (!kChecked) GTEST_SKIP() << "red zones are checked in checked builds";
+  for (int over = 1; over <= 7; ++over)
+    EXPECT_DEATH(
+        {
+          auto a = test::make_arena(16 << 20);
+          KmemCache* c = a->kmem_cache_create("rz37", 37, 0, SLAB_RED_ZONE).value();
+          char* p = static_cast<char*>(a->kmem_cache_alloc(c));
+          std::memset(p, 0, 37 + over);
+          a->kmem_cache_free(c, p);
+        },
+        "memdesc: invalid object: kmem_cache_free\\(0x[0-9a-f]+\\): cache rz37: red zone overwritten")
+        << over << " bytes past the end";
 }
 
 TEST_F(SlabDeath, Poison) {

@@ -171,3 +171,37 @@ TEST_F(ZsDeath, ValidateFindsAZspageLeftLocked) {
       },
       "memdesc: invariant ZS-LOCK violated: pool d class [0-9]+: zspage 0x[0-9a-f]+ is locked \\(1\\)");
 }
+
+// ZS-PIN: read_end matches this thread's read_begin of that handle. A second read_end used to
+// drop another reader's pin of the same zspage, and the report fired later on that reader.
+TEST_F(ZsDeath, SecondReadEndIsBlamedOnItself) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        auto p = pool_of(*a);
+        ZsHandle h1 = p->malloc(100).value();
+        ZsHandle h2 = p->malloc(100).value();  // the same zspage
+        char b1[100];
+        char b2[100];
+        const void* m1 = p->read_begin(h1, b1, 100);
+        const void* m2 = p->read_begin(h2, b2, 100);
+        p->read_end(h1, m1);
+        p->read_end(h1, m1);  // the misuse: reported here
+        p->read_end(h2, m2);
+      },
+      "memdesc: bad handle: zs_obj_read_end\\(pool d, handle 0x[0-9a-f]+\\): read_end without read_begin on this "
+      "thread \\(or a second read_end\\)");
+}
+
+TEST_F(ZsDeath, FreeBetweenReadBeginAndReadEnd) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        auto p = pool_of(*a);
+        ZsHandle h = p->malloc(100).value();
+        char b[100];
+        p->read_begin(h, b, 100);
+        p->free(h);
+      },
+      "memdesc: bad handle: zs_free\\(pool d, handle 0x[0-9a-f]+\\): object freed between read_begin and read_end");
+}

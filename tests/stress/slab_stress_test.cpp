@@ -123,3 +123,39 @@ TEST(SlabStress, ThreadChurn) {
   EXPECT_EQ(bad.load(), 0u);
   test::expect_all_returned(*a);
 }
+
+// kmem_cache_destroy (and a zsmalloc pool's destruction) flush every thread's magazines for
+// the cache, from the destroying thread, while those threads go on with other caches: the
+// contexts' shared fields (chunk pointers, byte counts) are atomics, so TSan sees no race.
+TEST(SlabStress, DestroyWhileTheCachesUsersGoOnWithOthers) {
+  auto a = test::make_arena(128 << 20);
+  constexpr int kRounds = 40;
+  for (int round = 0; round < kRounds; ++round) {
+    KmemCache* c = a->kmem_cache_create("doomed", 200).value();
+    auto pool = a->zs_create_pool({}).value();
+    std::atomic<int> done_with_c{0};
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> users;
+    for (int t = 0; t < 2; ++t)
+      users.emplace_back([&] {
+        void* p = a->kmem_cache_alloc(c);
+        a->kmem_cache_free(c, p);  // now in this thread's magazine for c
+        ZsHandle h = pool->malloc(300).value();
+        pool->free(h);
+        done_with_c.fetch_add(1, std::memory_order_release);
+        // Other caches, whose first use makes new magazine chunks and changes the byte count.
+        std::vector<KmemCache*> mine;
+        for (int i = 0; i < 4; ++i) mine.push_back(a->kmem_cache_create("other", 64 + i * 16).value());
+        while (!stop.load(std::memory_order_relaxed))
+          for (KmemCache* o : mine) a->kmem_cache_free(o, a->kmem_cache_alloc(o));
+        for (KmemCache* o : mine) a->kmem_cache_destroy(o);
+      });
+    while (done_with_c.load(std::memory_order_acquire) < 2) std::this_thread::yield();
+    a->kmem_cache_destroy(c);
+    pool.reset();
+    stop = true;
+    for (auto& u : users) u.join();
+  }
+  a->shrink();
+  a->validate();
+}

@@ -208,3 +208,52 @@ static_assert(requires(Arena& a) { a.alloc_pages(2u, GFP_ZERO | GFP_MOVABLE); })
 template <class A>
 constexpr bool slab_flags_from_unsigned = requires(A& a) { a.kmem_cache_create("x", 8, 0, 1u); };
 static_assert(!slab_flags_from_unsigned<Arena>);
+
+// API edges: max_order 0 is inside the documented range and makes a working arena (with no
+// kmalloc class above a page); a size that would wrap when rounded up is refused as too large;
+// free_pages(NULL) does nothing, like kfree(NULL).
+TEST(ArenaEdges, MaxOrderZeroWorks) {
+  auto a = test::make_arena(16 << 20, /*max_order=*/0);
+  ASSERT_NE(a, nullptr);
+  void* p = a->alloc_pages(0);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(a->alloc_pages(1), nullptr);
+  for (std::size_t size : {8u, 100u, 4096u}) {
+    void* k = a->kmalloc(size);
+    ASSERT_NE(k, nullptr) << size;
+    a->kfree(k);
+  }
+  EXPECT_EQ(a->kmalloc(4097), nullptr);
+  EXPECT_EQ(last_error().code, Errc::out_of_memory);
+  Folio* f = a->folio_alloc(0);
+  ASSERT_NE(f, nullptr);
+  a->folio_put(f);
+  PageFragCache nc = a->page_frag_cache();
+  void* fr = nc.alloc(1000);
+  ASSERT_NE(fr, nullptr);
+  a->page_frag_free(fr);
+  nc.drain();
+  auto pool = a->zs_create_pool({}).value();
+  ZsHandle h = pool->malloc(3000).value();
+  pool->free(h);
+  pool.reset();
+  a->free_pages(p);
+  a->shrink();
+  a->validate();
+}
+
+TEST(ArenaEdges, SizeNearSizeMaxIsTooLargeNotZero) {
+  for (std::size_t size : {SIZE_MAX, SIZE_MAX - 4095, (std::size_t{16} << 40) + 1}) {
+    auto r = Arena::create({.size = size});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::invalid_config);
+    EXPECT_NE(describe(r.error()).find("larger than 16 TiB"), std::string::npos) << describe(r.error());
+  }
+}
+
+TEST(ArenaEdges, FreePagesOfNullIsANoOp) {
+  auto a = test::make_arena(16 << 20);
+  a->free_pages(nullptr);
+  a->kfree(nullptr);
+  a->validate();
+}
