@@ -148,14 +148,25 @@ Result<KmemCache*> Arena::kmem_cache_create(const char* name, std::size_t size, 
                                             void (*ctor)(void*), std::size_t freeptr_offset) {
   return slab_->cache_create({name, size, align, flags, ctor, freeptr_offset});
 }
-void Arena::kmem_cache_destroy(KmemCache* c) { slab_->cache_destroy(c); }
+void Arena::kmem_cache_destroy(KmemCache* c) {
+  if (!c) return;
+  slab_->check_owner(c, "kmem_cache_destroy");
+  slab_->cache_destroy(c);
+}
 void* Arena::kmem_cache_alloc(KmemCache* c, Gfp gfp) { return slab_->cache_alloc(c, gfp); }
 void Arena::kmem_cache_free(KmemCache* c, void* p) { slab_->cache_free(c, p); }
 std::size_t Arena::kmem_cache_alloc_bulk(KmemCache* c, std::size_t n, void** out, Gfp gfp) {
+  slab_->check_owner(c, "kmem_cache_alloc_bulk");
   return slab_->alloc_bulk(c, gfp, n, out);
 }
-void Arena::kmem_cache_free_bulk(KmemCache* c, std::size_t n, void** objs) { slab_->free_bulk(c, n, objs); }
-std::size_t Arena::kmem_cache_shrink(KmemCache* c) { return slab_->shrink(c); }
+void Arena::kmem_cache_free_bulk(KmemCache* c, std::size_t n, void** objs) {
+  slab_->check_owner(c, "kmem_cache_free_bulk");
+  slab_->free_bulk(c, n, objs);
+}
+std::size_t Arena::kmem_cache_shrink(KmemCache* c) {
+  slab_->check_owner(c, "kmem_cache_shrink");
+  return slab_->shrink(c);
+}
 std::vector<SlabCacheInfo> Arena::slabinfo() const { return slab_->slabinfo(); }
 std::size_t Arena::shrink() { return slab_->shrink_all(); }
 Result<std::size_t> Arena::purge(unsigned min_order) { return pages_->purge(min_order); }

@@ -103,14 +103,15 @@ Folio* FolioAllocator::alloc(unsigned order, Gfp gfp, FolioKind kind) {
   return f;
 }
 
-void FolioAllocator::put_bad_slow(const Folio* f) const {
-  if (!f) report_bad_argument("folio_put", "null folio (a failed folio_alloc or folio_lookup is not a folio)");
-  if (!mm_->contains(f)) report_bad_descriptor("folio_put", f, "folio", "not a folio: the address is outside the arena");
+void FolioAllocator::report_not_folio(const Folio* f, const char* op) const {
+  if (!f) report_bad_argument(op, "null folio (a failed folio_alloc or folio_lookup is not a folio)");
+  if (!mm_->contains(f))
+    report_bad_descriptor(op, f, "folio", "not a folio: the address is outside the arena (a folio of another arena?)");
   char text[96];
   format_word(mm_->word(mm_->pfn(f)), text, sizeof text);
   char why[160];
   std::snprintf(why, sizeof why, "not a folio: the address lies in no folio descriptor slab (page word %s)", text);
-  report_bad_descriptor("folio_put", f, "folio", why);
+  report_bad_descriptor(op, f, "folio", why);
 }
 
 void FolioAllocator::put_last_slow(Folio* f, std::int32_t prev) {

@@ -42,16 +42,22 @@ class FolioAllocator {
   // accepted: null, or a pointer that lies in no slab of the folio caches, is a report, never a
   // decrement of whatever it points at (one word load and two compares before the atomic).
   void put(Folio* f) {
-    std::uint64_t off = view_.offset(f);
-    if (MEMDESC_UNLIKELY(off >= view_.bytes)) put_bad_slow(f);
-    MemdescWord w = view_.word_at(off);
-    if (MEMDESC_UNLIKELY(!slab::SlabAllocator::word_in_cache(w, small_) && !slab::SlabAllocator::word_in_cache(w, large_)))
-      put_bad_slow(f);
+    if (MEMDESC_UNLIKELY(!is_descriptor(f))) report_not_folio(f, "folio_put");
     std::int32_t prev = f->refcount.fetch_sub(1, std::memory_order_acq_rel);
     if (__builtin_expect(prev <= 1, 0)) put_last_slow(f, prev);
   }
 
-  void* address(const Folio* f) const { return mm_->addr(f->pfn); }
+  void* address(const Folio* f) const {
+    if (MEMDESC_UNLIKELY(!is_descriptor(f))) report_not_folio(f, "folio_address");
+    return mm_->addr(f->pfn);
+  }
+  // f lies in a slab of this arena's folio caches (a folio of another arena does not).
+  bool is_descriptor(const Folio* f) const {
+    std::uint64_t off = view_.offset(f);
+    if (off >= view_.bytes) return false;
+    MemdescWord w = view_.word_at(off);
+    return slab::SlabAllocator::word_in_cache(w, small_) || slab::SlabAllocator::word_in_cache(w, large_);
+  }
 
   // The folio whose page `pfn` is, or null for any other page. No reference is taken: the
   // caller must otherwise know the folio stays (it holds a reference or a lock).
@@ -78,7 +84,7 @@ class FolioAllocator {
  private:
   FolioAllocator() = default;
   MEMDESC_SLOW_PATH void put_last_slow(Folio* f, std::int32_t prev);
-  [[noreturn]] MEMDESC_SLOW_PATH void put_bad_slow(const Folio* f) const;
+  [[noreturn]] MEMDESC_SLOW_PATH void report_not_folio(const Folio* f, const char* op) const;
   static void ctor(void* obj);
 
   slab::SlabAllocator* sa_ = nullptr;

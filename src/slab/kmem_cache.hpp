@@ -36,6 +36,7 @@ class KmemCache {
   std::uint16_t id = 0;
   std::uint16_t word_aux = 0;     // what its slab words carry in aux: id, | kInternalAux if internal (SLAB-INTERNAL)
   bool internal = false;          // a layer's own: kfree / ksize refuse its objects
+  SlabAllocator* sa = nullptr;    // its arena's allocator: next to id, so the fast paths' arena check costs no line
   std::uint32_t object_size = 0;  // what the creator asked for
   std::uint32_t stride = 0;       // slot size: object (+ red zone) (+ out-of-object freeptr), aligned
   std::uint32_t align = 8;
@@ -52,7 +53,6 @@ class KmemCache {
   std::uint32_t mag_cap_max = 0;  // the magazine capacity MAG-GROW stops at
   SlabFlags flags;
   void (*ctor)(void*) = nullptr;
-  SlabAllocator* sa = nullptr;
   const core::Memmap* mm = nullptr;  // the arena's: slab pfns to addresses and descriptors
   // Set by kmem_cache_destroy, which keeps the object as a shell (id kDeadCacheId) until the
   // arena goes, so that a later use of the cache is a precise report, not a use after free.

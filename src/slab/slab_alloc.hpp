@@ -45,6 +45,7 @@ class SlabAllocator {
   }
 
   MEMDESC_FAST_PATH void* cache_alloc(KmemCache* c, Gfp gfp) {
+    if (MEMDESC_UNLIKELY(c->sa != this)) report_foreign_cache(c, "kmem_cache_alloc");  // another arena's cache
     TlsSlabSlot slot = tls_slab;
     if (MEMDESC_LIKELY(slot.id == view_.id && !kChecked && !(gfp & GFP_ZERO))) {
       MagazinePair& m = slot.ctx->pair_of(c->id);  // kNoMagazines: count 0
@@ -56,6 +57,7 @@ class SlabAllocator {
   }
 
   MEMDESC_FAST_PATH void cache_free(KmemCache* c, void* p) {
+    if (MEMDESC_UNLIKELY(c->sa != this)) report_foreign_cache(c, "kmem_cache_free");
     std::uint64_t off = view_.offset(p);
     if (MEMDESC_UNLIKELY(off >= view_.bytes)) free_bad_slow(c, p, "kmem_cache_free");
     MemdescWord w = view_.word_at(off);
@@ -167,6 +169,13 @@ class SlabAllocator {
     if (MEMDESC_UNLIKELY(c->dead.load(std::memory_order_relaxed))) report_dead_cache(c, op);
   }
   [[noreturn]] static void report_dead_cache(const KmemCache* c, const char* op);
+ public:
+  // A cache of another arena passed to this one (or not a cache at all): fatal.
+  [[noreturn]] MEMDESC_SLOW_PATH void report_foreign_cache(const KmemCache* c, const char* op) const;
+  void check_owner(const KmemCache* c, const char* op) const {
+    if (MEMDESC_UNLIKELY(!c || c->sa != this)) report_foreign_cache(c, op);
+  }
+ private:
   MEMDESC_SLOW_PATH void* alloc_slow(KmemCache* c, Gfp gfp);
   MEMDESC_SLOW_PATH void free_slow(KmemCache* c, void* p, const char* op);
   MEMDESC_SLOW_PATH void* kmalloc_large_slow(std::size_t size, Gfp gfp);

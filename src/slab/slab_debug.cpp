@@ -50,6 +50,11 @@ void SlabAllocator::report_dead_cache(const KmemCache* c, const char* op) {
   report_bad_argument(op, (std::string("cache ") + c->name + " was destroyed (kmem_cache_destroy)").c_str());
 }
 
+void SlabAllocator::report_foreign_cache(const KmemCache* c, const char* op) const {
+  if (!c) report_bad_argument(op, "null cache");
+  report_bad_argument(op, "the cache belongs to another arena (each arena's caches are its own)");
+}
+
 void SlabAllocator::free_bad_slow(KmemCache* c, void* p, const char* op) {
   if (c) check_alive(c, op);
   core::FoundWord f = core::diagnose_free(*mm_, op, p);  // foreign pointer, double free

@@ -197,3 +197,44 @@ TEST(Result, HoldsAValueThatNeedNotBeDefaultConstructible) {
   EXPECT_FALSE(e.ok());
   EXPECT_EQ(e.error().code, Errc::out_of_memory);
 }
+
+// Each arena's caches and folios are its own: one used through another arena is reported (a
+// cache of A used through B built a slab in B owned by A's cache; a folio of A put through B
+// dropped A's folio and blamed one of B's pages).
+TEST_F(MisuseDeath, ACacheOfAnotherArena) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        auto b = test::make_arena(16 << 20);
+        KmemCache* c = a->kmem_cache_create("of-a", 64).value();
+        b->kmem_cache_alloc(c);
+      },
+      "memdesc: bad argument: kmem_cache_alloc: the cache belongs to another arena");
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        auto b = test::make_arena(16 << 20);
+        KmemCache* c = a->kmem_cache_create("of-a", 64).value();
+        void* p = a->kmem_cache_alloc(c);
+        b->kmem_cache_free(c, p);
+      },
+      "memdesc: bad argument: kmem_cache_free: the cache belongs to another arena");
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        auto b = test::make_arena(16 << 20);
+        b->kmem_cache_destroy(a->kmem_cache_create("of-a", 64).value());
+      },
+      "memdesc: bad argument: kmem_cache_destroy: the cache belongs to another arena");
+}
+
+TEST_F(MisuseDeath, AFolioOfAnotherArena) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        auto b = test::make_arena(16 << 20);
+        b->folio_put(a->folio_alloc(0));
+      },
+      "memdesc: bad descriptor: folio_put\\(folio 0x[0-9a-f]+\\): not a folio: the address is outside the arena \\(a folio "
+      "of another arena\\?\\)");
+}

@@ -128,7 +128,7 @@ TEST(Fork, HundredForksWhileTwoThreadsAllocate) {
         if (f) a->folio_put(f);
         if (fr) a->page_frag_free(fr);
         if (h.ok()) pool->free(h.value());
-        if (i % 256 == t) pool->compact();
+        if (i % 256 == static_cast<std::uint64_t>(t)) pool->compact();
         ++i;
         ops.fetch_add(1, std::memory_order_relaxed);
       }

@@ -385,5 +385,32 @@ TEST_P(ZramTest, RoundTripsTextZeroAndRandomPages) {
 INSTANTIATE_TEST_SUITE_P(Algos, ZramTest, ::testing::Values(ZramAlgo::lz4, ZramAlgo::zstd),
                          [](const auto& i) { return std::string(zram_algo_name(i.param)); });
 
+// A page count no entry table can hold, or no memory can hold, is an error, not an exception.
+TEST(Zram, CreateReturnsErrorsForImpossiblePageCounts) {
+  auto a = test::make_arena(16 << 20);
+  for (std::uint64_t pages : {~std::uint64_t{0}, std::uint64_t{1} << 62, std::uint64_t{1} << 50}) {
+    ZramConfig cfg;
+    cfg.pages = pages;
+    Result<std::unique_ptr<ZramStore>> r = [&] {
+      try {
+        return ZramStore::create(std::move(a->zs_create_pool({}).value()), cfg);
+      } catch (...) {
+        ADD_FAILURE() << "ZramStore::create threw for " << pages << " pages";
+        return Result<std::unique_ptr<ZramStore>>(Error{Errc::invalid_config, 0, "threw"});
+      }
+    }();
+    ASSERT_FALSE(r.ok()) << pages;
+    EXPECT_TRUE(r.error().code == Errc::invalid_config || r.error().code == Errc::out_of_memory) << describe(r.error());
+  }
+  ZramConfig ok;
+  ok.pages = 1000;
+  auto z = ZramStore::create(std::move(a->zs_create_pool({}).value()), ok);
+  ASSERT_TRUE(z.ok());
+  std::vector<char> page(kPageSize, 7), back(kPageSize);
+  ASSERT_FALSE(z.value()->store(999, page.data()));
+  ASSERT_FALSE(z.value()->load(999, back.data()));
+  EXPECT_EQ(page, back);
+}
+
 }  // namespace
 }  // namespace memdesc
