@@ -3,6 +3,7 @@
 // Layers above include this header only (scripts/check-layers); files of the layer include its
 // headers directly.
 #pragma once
+#include "base/asan.hpp"  // IWYU pragma: export
 #include "base/bits.hpp"  // IWYU pragma: export
 #include "base/check.hpp"  // IWYU pragma: export
 #include "base/compiler.hpp"  // IWYU pragma: export

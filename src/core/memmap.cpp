@@ -33,6 +33,10 @@ Result<std::unique_ptr<Memmap>> Memmap::create(std::size_t bytes, unsigned max_o
   auto w = platform::reserve_committed(m->words_bytes_, platform::os_page_size());
   if (!w.ok()) return w.error();
   m->words_ = static_cast<std::atomic<std::uint64_t>*>(w.value());
+  if constexpr (asan::kOn) {
+    std::uint64_t regions = (bytes + (std::uint64_t{1} << kAsanRegionShift) - 1) >> kAsanRegionShift;
+    m->asan_regions_.reset(new std::atomic<std::uint64_t>[(regions + 63) / 64]());
+  }
   static_assert(sizeof(std::atomic<std::uint64_t>) == 8 && std::atomic<std::uint64_t>::is_always_lock_free);
 
   // The arena. ARENA-ALIGN: base aligned to the largest block.
@@ -50,6 +54,14 @@ Result<std::unique_ptr<Memmap>> Memmap::create(std::size_t bytes, unsigned max_o
 }
 
 Memmap::~Memmap() {
+  // The address range may be mapped again by anyone: it must not keep the arena's poison.
+  if (asan_regions_) {
+    std::uint64_t regions = (bytes_ + (std::uint64_t{1} << kAsanRegionShift) - 1) >> kAsanRegionShift;
+    for (std::uint64_t r = 0; r < regions; ++r)
+      if (asan_regions_[r / 64].load(std::memory_order_relaxed) & (std::uint64_t{1} << (r % 64)))
+        asan::unpoison(reinterpret_cast<void*>(base_ + (r << kAsanRegionShift)),
+                       std::min<std::uint64_t>(std::uint64_t{1} << kAsanRegionShift, bytes_ - (r << kAsanRegionShift)));
+  }
   platform::release(reinterpret_cast<void*>(base_), bytes_);
   platform::release(words_, words_bytes_);
 }

@@ -110,6 +110,14 @@ class Memmap {
   std::uint64_t zone_start(ZoneId z) const { return z == ZoneId::Normal ? 0 : movable_start_; }
   std::uint64_t zone_pages(ZoneId z) const { return z == ZoneId::Normal ? movable_start_ : pages_ - movable_start_; }
 
+  // ASan builds: which 2 MiB regions of the arena were ever poisoned, so that teardown
+  // unpoisons only those (ASan clears shadow with memset, and a 1 TiB arena's shadow is 128 GiB).
+  void note_poisoned(std::uint64_t off, std::uint64_t len) {
+    if (!asan_regions_) return;
+    for (std::uint64_t r = off >> kAsanRegionShift; r <= (off + len - 1) >> kAsanRegionShift; ++r)
+      asan_regions_[r / 64].fetch_or(std::uint64_t{1} << (r % 64), std::memory_order_relaxed);
+  }
+
   MetadataCounters& metadata() { return meta_; }
   const MetadataCounters& metadata() const { return meta_; }
   std::size_t word_array_resident_bytes() const;
@@ -126,6 +134,8 @@ class Memmap {
   std::atomic<std::uint64_t>* words_ = nullptr;
   std::size_t words_bytes_ = 0;
   MetadataCounters meta_;
+  static constexpr unsigned kAsanRegionShift = 21;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> asan_regions_;  // ASan builds only
 };
 
 }  // namespace memdesc::core

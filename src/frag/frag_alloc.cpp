@@ -107,7 +107,8 @@ bool FragAllocator::refill(PageFragCache& c, unsigned min_order) {
   }
   c.offset_ = 0;
   c.bias_ = kFragBias;
-  c.fast_limit_ = kChecked ? 0 : c.size_;
+  c.fast_limit_ = kTrack ? 0 : c.size_;
+  asan::poison(reinterpret_cast<void*>(c.va_), c.size_);  // fragments are unpoisoned one by one
   return true;
 }
 
@@ -154,17 +155,25 @@ void* FragAllocator::carve(PageFragCache& c, std::size_t size, std::size_t align
   --c.bias_;  // FRAG-BIAS
   c.offset_ = static_cast<std::uint32_t>(off + size);
   void* p = reinterpret_cast<void*>(c.va_ + off);
-  if constexpr (kChecked) {
+  if constexpr (kTrack) {
+    asan::unpoison(p, size);
     MutexGuard g(live_mu_);
-    live_frags_.insert(reinterpret_cast<std::uintptr_t>(p));
+    live_frags_[reinterpret_cast<std::uintptr_t>(p)] = static_cast<std::uint32_t>(size);
   }
   return p;
 }
 
 void FragAllocator::checked_on_free(const void* addr) {
-  MutexGuard g(live_mu_);
-  if (live_frags_.erase(reinterpret_cast<std::uintptr_t>(addr)) == 0)
-    report_bad_descriptor("page_frag_free", addr, "fragment", "not a live fragment: freed twice, or never allocated");
+  std::uint32_t size;
+  {
+    MutexGuard g(live_mu_);
+    auto it = live_frags_.find(reinterpret_cast<std::uintptr_t>(addr));
+    if (it == live_frags_.end())
+      report_bad_descriptor("page_frag_free", addr, "fragment", "not a live fragment: freed twice, or never allocated");
+    size = it->second;
+    live_frags_.erase(it);
+  }
+  asan::poison(addr, size);  // before its reference goes: the block may be freed (and reused) at once
 }
 
 void* FragAllocator::alloc_slow(PageFragCache& c, std::size_t size, std::size_t align) {
@@ -212,7 +221,7 @@ void FragAllocator::free_last_slow(PageFrag* d, std::int32_t prev) {
 
 void FragAllocator::free_other_slow(const void* addr, MemdescWord w) {
   if (folio::FolioAllocator::is_folio_word(w)) {
-    if constexpr (kChecked) checked_on_free(addr);
+    if constexpr (kTrack) checked_on_free(addr);
     fa_->put(w.desc_as<Folio>());  // a folio-backed block (or any folio): one reference
     return;
   }

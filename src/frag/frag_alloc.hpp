@@ -20,7 +20,7 @@
 #pragma once
 #include <memdesc/frag.hpp>
 #include <memory>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "core/core.hpp"
 #include "folio/folio.hpp"
@@ -59,7 +59,7 @@ class FragAllocator {
     if (MEMDESC_UNLIKELY(off >= view_.bytes)) free_bad_slow(addr);
     MemdescWord w = view_.word_at(off, std::memory_order_acquire);
     if (MEMDESC_LIKELY(w.is(MemdescType::Frag))) {
-      if constexpr (kChecked) checked_on_free(addr);  // FRAG-LIVE
+      if constexpr (kTrack) checked_on_free(addr);  // FRAG-LIVE
       auto* d = w.desc_as<PageFrag>();
       std::int32_t prev = d->refcount.fetch_sub(1, std::memory_order_acq_rel);
       if (MEMDESC_UNLIKELY(prev <= 1)) free_last_slow(d, prev);
@@ -103,10 +103,11 @@ class FragAllocator {
   std::atomic<std::uint64_t> live_caches_{0};  // PageFragCache::release decrements
   // Copies for the free fast path (immutable).
   core::ArenaView view_;  // the memmap's fast-path fields
-  // Checked builds: the exact set of fragments handed out and not yet freed (FRAG-LIVE). A leaf
-  // lock: nothing is taken under it.
+  // Checked and ASan builds: every fragment handed out and not yet freed, with its size
+  // (FRAG-LIVE; ASan poisons it when it is freed). A leaf lock: nothing is taken under it.
+  static constexpr bool kTrack = kChecked || asan::kOn;
   RankedMutex live_mu_{LockRank::FragLive};
-  std::unordered_set<std::uintptr_t> live_frags_ GUARDED_BY(live_mu_);
+  std::unordered_map<std::uintptr_t, std::uint32_t> live_frags_ GUARDED_BY(live_mu_);
   rcu::ForkHook fork_hook_;  // live_mu_ across fork()
   static void fork_acquire(void* self, LockRank r) NO_THREAD_SAFETY_ANALYSIS;
   static void fork_release(void* self, LockRank r) NO_THREAD_SAFETY_ANALYSIS;

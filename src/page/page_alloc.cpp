@@ -39,6 +39,11 @@ Result<std::unique_ptr<PageAllocator>> PageAllocator::create(core::Memmap& mm, c
     storage += BuddyZone::bitmap_words(mm, static_cast<core::ZoneId>(z));
   }
   mm.metadata().free_state.fetch_add(bytes, std::memory_order_relaxed);
+  // Every page starts free: poisoned, where the shadow is affordable (base/asan.hpp).
+  if (asan::kOn && mm.bytes() <= asan::kPoisonWholeArenaMax) {
+    asan::poison(reinterpret_cast<void*>(mm.base()), mm.bytes());
+    mm.note_poisoned(0, mm.bytes());
+  }
   static const rcu::ForkOps kForkOps{&fork_acquire, &fork_release, &fork_child};
   pa->fork_hook_.enable(pa.get(), &kForkOps);
   enable_registry_fork_hook();
@@ -67,6 +72,7 @@ PageAllocator::~PageAllocator() {
 }
 
 void PageAllocator::zero_if_dirty(std::uint64_t pfn, unsigned order) const {
+  asan::unpoison(mm_->addr(pfn), kPageSize << order);  // about to be handed out
   // The first page's word says whether the block may hold data (BUDDY-WORD, PCP-WORD).
   if (mm_->word(pfn).buddy_dirty()) std::memset(mm_->addr(pfn), 0, kPageSize << order);
 }
@@ -152,6 +158,10 @@ void PageAllocator::free_slow(std::uint64_t pfn, unsigned order) {
 
 void PageAllocator::free_direct(void* addr, MemdescWord expected, const char* op) {
   std::uint64_t pfn = checked_pfn(addr, expected, op);
+  if constexpr (asan::kOn) {
+    asan::poison(addr, kPageSize << expected.order());
+    mm_->note_poisoned(pfn << kPageShift, kPageSize << expected.order());
+  }
   BuddyZone& zone = zones_[static_cast<unsigned>(mm_->zone_of(pfn))];
   LockGuard g(zone.lock);
   zone.free_locked(pfn, expected.order(), /*dirty=*/true);

@@ -109,6 +109,10 @@ class PageAllocator {
 
   // Returns a validated block to the cache or the buddy.
   MEMDESC_FAST_PATH void free_block(std::uint64_t pfn, unsigned order) {
+    if constexpr (asan::kOn) {
+      asan::poison(reinterpret_cast<void*>(view_.base + (pfn << kPageShift)), kPageSize << order);
+      mm_->note_poisoned(pfn << kPageShift, kPageSize << order);
+    }
     if (MEMDESC_LIKELY(order < pcp_orders_)) {
       TlsPageCacheSlot slot = tls_page_cache;
       if (MEMDESC_LIKELY(slot.id == view_.id)) {
@@ -184,7 +188,12 @@ class PageAllocator {
   MEMDESC_FAST_PATH void* finish_alloc(std::uint64_t pfn, unsigned order, MemdescWord w) {
     if (MEMDESC_LIKELY(order == 0)) view_.words[pfn].store(w.raw(), std::memory_order_release);  // MEMDESC-SAME
     else store_words(pfn, std::uint64_t{1} << order, w);
-    return reinterpret_cast<void*>(view_.base + (pfn << kPageShift));
+    void* p = reinterpret_cast<void*>(view_.base + (pfn << kPageShift));
+    if constexpr (asan::kOn) {  // free pages are poisoned (base/asan.hpp); its owner may poison parts of it
+      asan::unpoison(p, kPageSize << order);
+      mm_->note_poisoned(pfn << kPageShift, kPageSize << order);
+    }
+    return p;
   }
 
   void zero_if_dirty(std::uint64_t pfn, unsigned order) const;

@@ -18,7 +18,9 @@ void* SlabAllocator::kmalloc_large_slow(std::size_t size, Gfp gfp) {
   // Misc(kmalloc_large, order) in every page: kfree finds the order in the word. Straight from
   // the buddy, as kfree gives the block straight back: through this thread's page cache, each
   // refill would take a batch of 16-32 KiB blocks that only this thread could then use.
-  return pa_->alloc(order, gfp | GFP_NOCACHE, MemdescWord::misc(MiscSubtype::KmallocLarge, order));
+  void* p = pa_->alloc(order, gfp | GFP_NOCACHE, MemdescWord::misc(MiscSubtype::KmallocLarge, order));
+  if (p) asan::poison(static_cast<char*>(p) + size, (kPageSize << order) - size);  // the slack (ksize unpoisons it)
+  return p;
 }
 
 // A Slab word that kfree and ksize may not follow: an internal cache's (SLAB-INTERNAL), or an
@@ -32,13 +34,16 @@ void SlabAllocator::report_unreachable_object(const char* op, const void* p, Mem
   report_wrong_type(op, p, "a slab object of a kmalloc or user cache", text);
 }
 
-void* SlabAllocator::kmalloc_class_slow(unsigned id, Gfp gfp) {
+void* SlabAllocator::kmalloc_class_slow(unsigned id, std::size_t size, Gfp gfp) {
   KmemCache* c = caches_[id].load(std::memory_order_relaxed);
   if (MEMDESC_UNLIKELY(!c)) {
     set_last_error(Errc::out_of_memory, "kmalloc: size above the largest block");
     return nullptr;
   }
-  return alloc_slow(c, gfp);
+  void* p = alloc_slow(c, gfp);
+  // ASan builds: the slack after the size asked for is poisoned too (ksize unpoisons it).
+  if (p && c->asan_poison && size < c->object_size) asan::poison(static_cast<char*>(p) + size, c->object_size - size);
+  return p;
 }
 
 void SlabAllocator::kfree_other_slow(void* p) {
@@ -67,9 +72,13 @@ std::size_t SlabAllocator::ksize(const void* p) const {
     if (!c->on_slot_boundary(in)) report_bad_object("ksize", p, c->name, "not the start of an object");
     // A typesafe-by-RCU reader may hold a freed object legitimately (it re-checks after).
     if (kChecked && !(c->flags & SLAB_TYPESAFE_BY_RCU) && !is_live_object(c, p)) report_bad_object("ksize", p, c->name, "object is not allocated (freed, or never allocated)");
+    if (c->asan_poison) asan::unpoison(p, c->object_size);  // ksize says all of it is the caller's
     return c->object_size;
   }
-  if (w.is(MemdescType::Misc) && w.misc_subtype() == MiscSubtype::KmallocLarge) return kPageSize << w.order();
+  if (w.is(MemdescType::Misc) && w.misc_subtype() == MiscSubtype::KmallocLarge) {
+    asan::unpoison(p, kPageSize << w.order());
+    return kPageSize << w.order();
+  }
   core::report_bad_word(*mm_, "ksize", p, "a slab object or a kmalloc_large block", /*buddy_is_double_free=*/false);
 }
 

@@ -125,6 +125,7 @@ Error KmemCache::init(const SlabCreate& a, unsigned cache_id, SlabAllocator* own
   }
   stride = static_cast<std::uint32_t>(align_up(slot, al));
   poison = kChecked && (a.flags & SLAB_POISON);
+  asan_poison = asan::kOn && !rcu;
   div_magic = ~std::uint64_t{0} / stride + 1;
   reserved_slots = (cache_id == kDescriptorCacheId) ? 1 : 0;
   descriptor = a.descriptor || cache_id == kDescriptorCacheId;
@@ -331,6 +332,7 @@ Slab* SlabAllocator::new_slab(KmemCache* c) {
   // batch of blocks (4 x 32 KiB at order 3) where no other thread's slabs could use them.
   void* mem = pa_->alloc(c->order, GFP_NOCACHE, placeholder);
   if (!mem) return nullptr;
+  if (c->asan_poison) asan::poison(mem, kPageSize << c->order);  // every slot starts free
   Slab* s;
   if (c->reserved_slots) {
     s = static_cast<Slab*>(mem);  // SLAB-SELF: object 0 is this slab's own descriptor

@@ -49,6 +49,9 @@ class KmemCache {
   // is the slab's own descriptor (SLAB-SELF), else 0.
   std::uint8_t reserved_slots = 0;
   bool poison = false;            // checked builds with SLAB_POISON
+  // ASan builds: free slots and an object's slack are poisoned (not for typesafe-by-RCU
+  // caches, whose readers may read a freed object by design).
+  bool asan_poison = false;
   bool descriptor = false;        // holds memdescs: its pages count as descriptor metadata
   std::uint32_t mag_cap_max = 0;  // the magazine capacity MAG-GROW stops at
   SlabFlags flags;

@@ -273,7 +273,11 @@ bool Magazines::refill(KmemCache* c, MagazinePair& m) {
         m.objs[m.count++] = obj;
       }
     }
-    for (std::uint32_t i = 0; i < nfresh; ++i) c->ctor(fresh[i]);  // outside the lock
+    for (std::uint32_t i = 0; i < nfresh; ++i) {  // outside the lock
+      if (c->asan_poison) asan::unpoison(fresh[i], c->object_size);
+      c->ctor(fresh[i]);
+      if (c->asan_poison) asan::poison(fresh[i], c->object_size);
+    }
     if (m.count) return true;
     Slab* s = sa_->new_slab(c);
     if (!s) return false;

@@ -47,7 +47,7 @@ class SlabAllocator {
   MEMDESC_FAST_PATH void* cache_alloc(KmemCache* c, Gfp gfp) {
     if (MEMDESC_UNLIKELY(c->sa != this)) report_foreign_cache(c, "kmem_cache_alloc");  // another arena's cache
     TlsSlabSlot slot = tls_slab;
-    if (MEMDESC_LIKELY(slot.id == view_.id && !kChecked && !(gfp & GFP_ZERO))) {
+    if (MEMDESC_LIKELY(slot.id == view_.id && !kChecked && !asan::kOn && !(gfp & GFP_ZERO))) {
       MagazinePair& m = slot.ctx->pair_of(c->id);  // kNoMagazines: count 0
       if (MEMDESC_LIKELY(m.count != 0)) {
         return m.objs[--m.count];
@@ -73,11 +73,11 @@ class SlabAllocator {
     if (MEMDESC_LIKELY(size - 1 < kKmallocMaxCacheSize)) {
       unsigned id = kmalloc_index(size);
       TlsSlabSlot slot = tls_slab;
-      if (MEMDESC_LIKELY(slot.id == view_.id && !kChecked && !(gfp & GFP_ZERO))) {
+      if (MEMDESC_LIKELY(slot.id == view_.id && !kChecked && !asan::kOn && !(gfp & GFP_ZERO))) {
         MagazinePair& m = slot.ctx->kmalloc_mags[id];
         if (MEMDESC_LIKELY(m.count != 0)) return m.objs[--m.count];
       }
-      return kmalloc_class_slow(id, gfp);
+      return kmalloc_class_slow(id, size, gfp);
     }
     return kmalloc_large_slow(size, gfp);
   }
@@ -149,7 +149,7 @@ class SlabAllocator {
     const FastInfo fi = fast_[id];
     if (MEMDESC_UNLIKELY((arena_off & fi.slab_mask) * fi.div_magic >= fi.div_magic)) return free_bad_id_slow(id, p, op);
     TlsSlabSlot slot = tls_slab;
-    if (MEMDESC_LIKELY(slot.id == view_.id && !kChecked)) {
+    if (MEMDESC_LIKELY(slot.id == view_.id && !kChecked && !asan::kOn)) {
       // The first chunk sits inside the context: kfree of a kmalloc object saves a dependent
       // load.
       MagazinePair& m = MEMDESC_LIKELY(id < kMagChunk) ? slot.ctx->kmalloc_mags[id]
@@ -181,7 +181,7 @@ class SlabAllocator {
   MEMDESC_SLOW_PATH void* kmalloc_large_slow(std::size_t size, Gfp gfp);
   // A kmalloc class's slow path; null + last_error for a class the arena's largest block cannot
   // hold (max_order 0 has no kmalloc-8k).
-  MEMDESC_SLOW_PATH void* kmalloc_class_slow(unsigned id, Gfp gfp);
+  MEMDESC_SLOW_PATH void* kmalloc_class_slow(unsigned id, std::size_t size, Gfp gfp);
   MEMDESC_SLOW_PATH void kfree_other_slow(void* p);
   [[noreturn]] void report_unreachable_object(const char* op, const void* p, MemdescWord w) const;
   [[noreturn]] MEMDESC_SLOW_PATH void free_bad_slow(KmemCache* c, void* p, const char* op);

@@ -25,13 +25,17 @@ void* SlabAllocator::alloc_slow(KmemCache* c, Gfp gfp) {
     MagazinePair one{0, 1, 0, &p};
     if (!mags_.refill(c, one)) return nullptr;
   }
+  if (c->asan_poison) asan::unpoison(p, c->stride);
   if constexpr (kChecked) checked_on_alloc(c, p);
+  if (c->asan_poison) asan::poison(static_cast<char*>(p) + c->object_size, c->stride - c->object_size);
   if (gfp & GFP_ZERO) std::memset(p, 0, c->object_size);
   return p;
 }
 
 void SlabAllocator::free_slow(KmemCache* c, void* p, const char* op) {
+  if (c->asan_poison) asan::unpoison(p, c->stride);  // the red zone is read below
   if constexpr (kChecked) checked_on_free(c, p, op);
+  if (c->asan_poison) asan::poison(p, c->stride);
   ThreadSlabCtx* ctx = mags_.current();
   MagazinePair* m = ctx ? mags_.pair(ctx, c) : nullptr;
   if (!m) return put_to_slab(c, p);  // no magazine: straight to the slab

@@ -78,11 +78,12 @@ ZsMigrateResult Pool::migrate_page(std::uint64_t pfn) {
   } else if (!zspage_write_trylock(zs)) {
     r = ZsMigrateResult::busy;
   } else {
-    std::memcpy(fresh, page_addr(static_cast<std::uint32_t>(pfn)), kPageSize);
+    copy_page_unchecked(fresh, page_addr(static_cast<std::uint32_t>(pfn)));  // free slots are poisoned (ASan)
     mm_->set_word(newpfn, zs_word(zs, pos));
     // Objects that start in the page get their handles rewritten; those that only end in it
     // are named by the page they start in and need nothing (ZS-HANDLE).
     zs->pfn[pos] = newpfn;
+    if constexpr (asan::kOn) poison_free_slots_in_page(cls, zs, pos);
     for (std::uint32_t idx = first_index_in_page(cls->size, pos);
          idx < cls->objs && std::uint64_t{idx} * cls->size < (std::uint64_t{pos} + 1) * kPageSize; ++idx)
       if (ZsHandle h = slot_handle(cls, zs, idx)) record(h, make_obj(newpfn, idx));

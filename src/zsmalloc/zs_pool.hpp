@@ -111,6 +111,11 @@ class Pool {
   ZsHandle slot_handle(const SizeClass* cls, const Zspage* zs, std::uint32_t idx) const;  // 0 when free
   std::atomic_ref<std::uint64_t> header(const SizeClass* cls, const Zspage* zs, std::uint32_t idx) const;
   void copy_out(const Zspage* zs, std::uint64_t off, void* dst, std::size_t len) const;
+  // ASan builds: a slot's payload poisoned (free) or not (allocated); headers never are. A
+  // migrated page gets its free slots' poison back; its copy is made unchecked.
+  void asan_slot(const SizeClass* cls, const Zspage* zs, std::uint32_t idx, bool poison) const;
+  void poison_free_slots_in_page(const SizeClass* cls, const Zspage* zs, unsigned pos) const;
+  static void copy_page_unchecked(void* dst, const void* src);
   void copy_in(const Zspage* zs, std::uint64_t off, const void* src, std::size_t len) const;
   char* page_addr(std::uint32_t pfn) const { return static_cast<char*>(mm_->addr(pfn)); }
 

@@ -43,6 +43,30 @@ void Pool::copy_in(const Zspage* zs, std::uint64_t off, const void* src, std::si
   }
 }
 
+void Pool::asan_slot(const SizeClass* cls, const Zspage* zs, std::uint32_t idx, bool poison) const {
+  if constexpr (!asan::kOn) return;
+  std::uint64_t off = std::uint64_t{idx} * cls->size + cls->header(), end = std::uint64_t{idx + 1} * cls->size;
+  while (off < end) {  // the payload may straddle two pages
+    std::uint64_t n = std::min<std::uint64_t>(end - off, kPageSize - off % kPageSize);
+    char* p = page_addr(zs->pfn[off / kPageSize]) + off % kPageSize;
+    poison ? asan::poison(p, n) : asan::unpoison(p, n);
+    off += n;
+  }
+}
+
+void Pool::poison_free_slots_in_page(const SizeClass* cls, const Zspage* zs, unsigned pos) const {
+  // Every slot that overlaps the page: its header may lie in the previous page.
+  std::uint32_t first = static_cast<std::uint32_t>(std::uint64_t{pos} * kPageSize / cls->size);
+  for (std::uint32_t idx = first; idx < cls->objs && std::uint64_t{idx} * cls->size < (std::uint64_t{pos} + 1) * kPageSize; ++idx)
+    if (!slot_handle(cls, zs, idx)) asan_slot(cls, zs, idx, /*poison=*/true);
+}
+
+MEMDESC_NO_ASAN void Pool::copy_page_unchecked(void* dst, const void* src) {
+  auto* d = static_cast<std::uint64_t*>(dst);
+  const auto* s = static_cast<const std::uint64_t*>(src);
+  for (std::size_t i = 0; i < kPageSize / 8; ++i) d[i] = s[i];
+}
+
 void Pool::obj_malloc(SizeClass* cls, Zspage* zs, ZsHandle h) {
   std::uint32_t idx = zs->freeobj;
   MEMDESC_ASSERT(idx != kEnd);
@@ -56,11 +80,13 @@ void Pool::obj_malloc(SizeClass* cls, Zspage* zs, ZsHandle h) {
   }
   ++zs->inuse;
   ++cls->objs_inuse;
+  asan_slot(cls, zs, idx, /*poison=*/false);
   std::uint64_t off = std::uint64_t{idx} * cls->size;
   record(h, make_obj(zs->pfn[off / kPageSize], idx));  // ZS-HANDLE
 }
 
 void Pool::obj_free(SizeClass* cls, Zspage* zs, std::uint32_t idx) {
+  asan_slot(cls, zs, idx, /*poison=*/true);
   if (cls->huge) zs->huge_handle.store(0, std::memory_order_relaxed);
   else header(cls, zs, idx).store(std::uint64_t{zs->freeobj} << 1, std::memory_order_relaxed);
   zs->freeobj = static_cast<std::uint16_t>(idx);
@@ -142,6 +168,7 @@ Zspage* Pool::alloc_zspage(SizeClass* cls, Gfp gfp) {
       header(cls, zs, i).store(next << 1, std::memory_order_relaxed);
     }
   }
+  for (std::uint32_t i = 0; i < cls->objs; ++i) asan_slot(cls, zs, i, /*poison=*/true);  // every slot starts free
   pages_allocated_.fetch_add(cls->pages, std::memory_order_relaxed);
   return zs;
 }
