@@ -8,7 +8,7 @@ using namespace memdesc;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   FuzzedDataProvider in(data, size);
-  auto a = fuzz::small_arena(in);
+  Arena* a = &fuzz::arena();
   struct Live {
     void* p;
     unsigned order;
@@ -56,6 +56,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(fuzz::intact(l.p, 64, l.tag));
     a->free_pages(l.p);
   }
-  fuzz::expect_all_free(*a);
+  fuzz::end_of_input(*a);
   return 0;
 }

@@ -9,7 +9,7 @@ using namespace memdesc;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   FuzzedDataProvider in(data, size);
-  auto a = fuzz::small_arena(in);
+  Arena* a = &fuzz::arena();
   struct LiveFolio {
     Folio* f;
     int refs;
@@ -89,6 +89,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (LiveFolio& l : folios)
     while (l.refs--) a->folio_put(l.f);
   for (PageFragCache& c : nc) c = PageFragCache();  // drained and gone before the arena
-  fuzz::expect_all_free(*a);
+  fuzz::end_of_input(*a);
   return 0;
 }

@@ -8,7 +8,7 @@ using namespace memdesc;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   FuzzedDataProvider in(data, size);
-  auto a = fuzz::small_arena(in);
+  Arena* a = &fuzz::arena();
   KmemCache* caches[3] = {};
   std::size_t sizes[3] = {};
   for (int i = 0; i < 3; ++i) {
@@ -87,6 +87,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     else a->kmem_cache_free(caches[l.cache], l.p);
   }
   for (KmemCache* c : caches) a->kmem_cache_destroy(c);
-  fuzz::expect_all_free(*a);
+  fuzz::end_of_input(*a);
   return 0;
 }

@@ -22,15 +22,18 @@ namespace memdesc::fuzz {
     }                                                                           \
   } while (0)
 
-inline std::unique_ptr<Arena> small_arena(FuzzedDataProvider& in, bool thread_cache = true) {
-  ArenaConfig c;
-  c.size = std::size_t{8} << 20;
-  c.max_order = in.ConsumeIntegralInRange<unsigned>(3, 10);
-  c.movable_percent = in.ConsumeIntegralInRange<unsigned>(0, 50);
-  c.thread_cache = thread_cache && in.ConsumeBool();
-  auto r = Arena::create(c);
-  FUZZ_CHECK(r.ok());
-  return std::move(r.value());
+// One arena per fuzzing process (creating one per input would cost more than the input):
+// 16 MiB, so that inputs meet out-of-memory too. Each input gives back everything it took;
+// end_of_input checks that.
+inline Arena& arena() {
+  static Arena* a = [] {
+    ArenaConfig c;
+    c.size = std::size_t{16} << 20;
+    auto r = Arena::create(c);
+    FUZZ_CHECK(r.ok());
+    return r.value().release();  // for the life of the process
+  }();
+  return *a;
 }
 
 // The byte pattern of object `tag`: a byte that changes along the object.
@@ -46,13 +49,22 @@ inline bool intact(const void* p, std::size_t n, std::uint64_t tag) {
   return true;
 }
 
-// Everything was given back: after draining, every page is free again in max-order blocks.
-inline void expect_all_free(Arena& a) {
+// Everything the input took was given back: no live object in any cache, no folio or
+// page_frag block; the arena validates. Every 64th input, the slabs too are given back and
+// every page must be free again.
+inline void end_of_input(Arena& a) {
+  static unsigned inputs = 0;
   a.drain_thread_cache();
-  a.shrink();
   a.validate();
   ArenaInfo i = a.info();
-  FUZZ_CHECK(i.free_pages == i.pages);
+  FUZZ_CHECK(i.folios == 0 && i.frag_blocks == 0);
+  for (const SlabCacheInfo& c : a.slabinfo())
+    if (c.name.rfind("kmalloc-", 0) == 0 || c.name == "fuzz") FUZZ_CHECK(c.active_objs == 0);
+  if (++inputs % 64 == 0) {
+    a.shrink();
+    a.drain_thread_cache();
+    FUZZ_CHECK(a.info().free_pages == i.pages);
+  }
 }
 
 }  // namespace memdesc::fuzz

@@ -332,6 +332,9 @@ Slab* SlabAllocator::new_slab(KmemCache* c) {
   // batch of blocks (4 x 32 KiB at order 3) where no other thread's slabs could use them.
   void* mem = pa_->alloc(c->order, GFP_NOCACHE, placeholder);
   if (!mem) return nullptr;
+  // SLAB_POISON: a never-used slot holds the free pattern too, or its first allocation would
+  // find the "poison overwritten" (found by fuzz/fuzz_kmalloc).
+  if (c->poison) std::memset(mem, kPoisonFree, kPageSize << c->order);
   if (c->asan_poison) asan::poison(mem, kPageSize << c->order);  // every slot starts free
   Slab* s;
   if (c->reserved_slots) {

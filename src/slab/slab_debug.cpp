@@ -35,7 +35,7 @@ void SlabAllocator::checked_on_free(KmemCache* c, void* p, const char* op) {
     for (std::uint32_t i = 0; i < kRedZoneBytes; ++i)
       if (rz[i] != kRedZone) report_bad_object(op, p, c->name, "red zone overwritten: written past the end");
   }
-  if (c->poison) std::memset(static_cast<char*>(p) + 8, kPoisonFree, c->object_size - 8);
+  if (c->poison && c->object_size > 8) std::memset(static_cast<char*>(p) + 8, kPoisonFree, c->object_size - 8);  // (the link may use bytes 0-7)
 }
 
 bool SlabAllocator::is_live_object(KmemCache* c, const void* p) const {

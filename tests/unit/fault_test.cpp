@@ -2,7 +2,11 @@
 // paths return null with out_of_memory, never crash, and leak nothing.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <map>
+#include <memdesc/zram.hpp>
+#include <string>
+#include <vector>
 #include <random>
 
 #include "test_support.hpp"
@@ -91,4 +95,115 @@ TEST(FaultInjection, PagesFailEveryNth) {
   EXPECT_EQ(failed, 25);
   EXPECT_EQ(ok, 75);
   for (void* p : v) a->free_pages(p);
+}
+
+// Every allocator that allocates: folios, page fragments (both block kinds), zsmalloc (malloc,
+// compaction, migration) and the compressed store. Each injected failure is a clean error
+// (null or Errc::out_of_memory, and the cache, pool or store still works); once the workload
+// has given everything back, the arena coalesces fully.
+TEST(FaultInjection, EveryAllocatorFailsCleanly) {
+  for (auto [page_every, desc_every] : {std::pair<std::uint64_t, std::uint64_t>{5, 0}, {0, 2}, {3, 3}, {1, 0}, {0, 1}}) {
+    SCOPED_TRACE(std::to_string(page_every) + "/" + std::to_string(desc_every));
+    auto a = test::make_arena(std::size_t{64} << 20);
+    auto pool = a->zs_create_pool({}).value();
+    ZramConfig zc;
+    zc.pages = 64;
+    auto zr = ZramStore::create(std::move(a->zs_create_pool({}).value()), zc);
+    ASSERT_TRUE(zr.ok());
+    ZramStore& z = *zr.value();
+    std::uint64_t errors = 0;
+    {
+      FaultGuard g(page_every, desc_every);
+      std::mt19937_64 rng(page_every * 7 + desc_every);
+      std::vector<Folio*> folios;
+      std::vector<void*> frags;
+      std::vector<std::pair<ZsHandle, std::uint64_t>> objs;
+      PageFragCache nc[2] = {a->page_frag_cache(FragBlock::Frag), a->page_frag_cache(FragBlock::Folio)};
+      std::vector<char> page(kPageSize), back(kPageSize);
+      for (int i = 0; i < 3000; ++i) {
+        switch (rng() % 6) {
+          case 0:
+            if (Folio* f = a->folio_alloc(static_cast<unsigned>(rng() % 3))) {
+              folios.push_back(f);
+            } else {
+              ++errors;
+              EXPECT_EQ(last_error().code, Errc::out_of_memory);
+            }
+            break;
+          case 1:
+            if (void* p = nc[rng() % 2].alloc(1 + rng() % 5000)) {
+              frags.push_back(p);
+            } else {
+              ++errors;
+              EXPECT_EQ(last_error().code, Errc::out_of_memory);
+            }
+            break;
+          case 2: {
+            std::uint64_t tag = rng();
+            auto h = pool->malloc(1 + rng() % 4096);
+            if (!h.ok()) {
+              ++errors;
+              EXPECT_EQ(h.error().code, Errc::out_of_memory);
+              break;
+            }
+            pool->write(h.value(), &tag, std::min<std::size_t>(8, pool->object_capacity(h.value())));
+            objs.push_back({h.value(), tag});
+            break;
+          }
+          case 3: {
+            std::uint64_t index = rng() % zc.pages;
+            for (std::size_t b = 0; b < kPageSize; ++b) page[b] = static_cast<char>(b % (1 + index) == 0 ? index : b);
+            if (Error e = z.store(index, page.data())) {
+              ++errors;
+              EXPECT_EQ(e.code, Errc::out_of_memory);
+            } else {
+              ASSERT_FALSE(z.load(index, back.data()));
+              ASSERT_EQ(page, back);
+            }
+            break;
+          }
+          case 4:  // compaction and migration allocate too
+            (void)pool->compact();
+            if (!objs.empty()) {
+              auto pages = pool->pages();
+              if (!pages.empty()) (void)pool->isolate_page(pages[rng() % pages.size()].addr);
+              for (const ZsPageInfo& p : pool->pages())
+                if (p.isolated) {
+                  ZsMigrateResult r = pool->migrate_page(p.addr);
+                  if (r != ZsMigrateResult::migrated) pool->putback_page(p.addr);
+                }
+            }
+            break;
+          case 5:  // give some back
+            if (!folios.empty()) a->folio_put(folios.back()), folios.pop_back();
+            if (!frags.empty()) a->page_frag_free(frags.back()), frags.pop_back();
+            if (!objs.empty()) {
+              std::uint64_t got = 0;
+              char buf[8];
+              const void* p = pool->read_begin(objs.back().first, buf, std::min<std::size_t>(8, pool->object_capacity(objs.back().first)));
+              std::memcpy(&got, p, std::min<std::size_t>(8, pool->object_capacity(objs.back().first)));
+              pool->read_end(objs.back().first, p);
+              if (pool->object_capacity(objs.back().first) >= 8) EXPECT_EQ(got, objs.back().second);
+              pool->free(objs.back().first);
+              objs.pop_back();
+            }
+            break;
+        }
+      }
+      FaultCounts fc = fault_injection_counts();
+      EXPECT_GT(fc.page_failed + fc.desc_failed, 0u);
+      for (Folio* f : folios) a->folio_put(f);
+      for (void* p : frags) a->page_frag_free(p);
+      for (auto& [h, tag] : objs) pool->free(h);
+    }
+    EXPECT_GT(errors, 0u);
+    for (std::uint64_t i = 0; i < zc.pages; ++i) z.discard(i);
+    pool->validate();
+    zr.value().reset();
+    pool.reset();
+    a->shrink();
+    a->drain_thread_cache();
+    a->validate();
+    test::expect_fully_coalesced(*a);
+  }
 }
