@@ -15,3 +15,11 @@ inline constexpr bool kChecked = true;
 #else
 inline constexpr bool kChecked = false;
 #endif
+
+// Hardened release builds (preset "hardened"): a free object carries a keyed mark, so a double
+// free anywhere — not only on top of the thread's magazine — is a report (SLAB-FREE-MARK).
+#if defined(MEMDESC_HARDENED)
+inline constexpr bool kHardened = true;
+#else
+inline constexpr bool kHardened = false;
+#endif

@@ -109,7 +109,7 @@ void FolioAllocator::report_not_folio(const Folio* f, const char* op) const {
     report_bad_descriptor(op, f, "folio", "not a folio: the address is outside the arena (a folio of another arena?)");
   char text[96];
   format_word(mm_->word(mm_->pfn(f)), text, sizeof text);
-  char why[160];
+  char why[192];
   std::snprintf(why, sizeof why, "not a folio: the address lies in no folio descriptor slab (page word %s)", text);
   report_bad_descriptor(op, f, "folio", why);
 }

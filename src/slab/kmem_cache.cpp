@@ -125,6 +125,7 @@ Error KmemCache::init(const SlabCreate& a, unsigned cache_id, SlabAllocator* own
   }
   stride = static_cast<std::uint32_t>(align_up(slot, al));
   poison = kChecked && (a.flags & SLAB_POISON);
+  marked = kHardened && !keep_contents;
   asan_poison = asan::kOn && !rcu;
   div_magic = ~std::uint64_t{0} / stride + 1;
   reserved_slots = (cache_id == kDescriptorCacheId) ? 1 : 0;
@@ -164,7 +165,7 @@ Error KmemCache::init(const SlabCreate& a, unsigned cache_id, SlabAllocator* own
 Result<KmemCache*> SlabAllocator::cache_init(std::unique_ptr<KmemCache> c, const SlabCreate& a, unsigned id) {
   if (Error e = c->init(a, id, this, mm_)) return e;
   KmemCache* raw = c.release();
-  fast_[id] = {raw->div_magic, (kPageSize << raw->order) - 1};
+  fast_[id] = {raw->div_magic, ((kPageSize << raw->order) - 1) | (raw->marked ? FastInfo::kMarked : 0)};
   caches_[id].store(raw, std::memory_order_release);
   return raw;
 }

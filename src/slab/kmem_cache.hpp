@@ -36,6 +36,7 @@ class KmemCache {
   std::uint16_t id = 0;
   std::uint16_t word_aux = 0;     // what its slab words carry in aux: id, | kInternalAux if internal (SLAB-INTERNAL)
   bool internal = false;          // a layer's own: kfree / ksize refuse its objects
+  bool marked = false;            // hardened builds: free objects carry SLAB-FREE-MARK
   SlabAllocator* sa = nullptr;    // its arena's allocator: next to id, so the fast paths' arena check costs no line
   std::uint32_t object_size = 0;  // what the creator asked for
   std::uint32_t stride = 0;       // slot size: object (+ red zone) (+ out-of-object freeptr), aligned

@@ -50,7 +50,10 @@ class SlabAllocator {
     if (MEMDESC_LIKELY(slot.id == view_.id && !kChecked && !asan::kOn && !(gfp & GFP_ZERO))) {
       MagazinePair& m = slot.ctx->pair_of(c->id);  // kNoMagazines: count 0
       if (MEMDESC_LIKELY(m.count != 0)) {
-        return m.objs[--m.count];
+        void* p = m.objs[--m.count];
+        if constexpr (kHardened)
+          if (c->marked) clear_free_mark(p);  // SLAB-FREE-MARK
+        return p;
       }
     }
     return alloc_slow(c, gfp);
@@ -75,7 +78,11 @@ class SlabAllocator {
       TlsSlabSlot slot = tls_slab;
       if (MEMDESC_LIKELY(slot.id == view_.id && !kChecked && !asan::kOn && !(gfp & GFP_ZERO))) {
         MagazinePair& m = slot.ctx->kmalloc_mags[id];
-        if (MEMDESC_LIKELY(m.count != 0)) return m.objs[--m.count];
+        if (MEMDESC_LIKELY(m.count != 0)) {
+          void* p = m.objs[--m.count];
+          if constexpr (kHardened) clear_free_mark(p);  // every kmalloc cache is marked (SLAB-FREE-MARK)
+          return p;
+        }
       }
       return kmalloc_class_slow(id, size, gfp);
     }
@@ -148,6 +155,12 @@ class SlabAllocator {
   MEMDESC_FAST_PATH void free_object(unsigned id, void* p, std::uint64_t arena_off, const char* op) {
     const FastInfo fi = fast_[id];
     if (MEMDESC_UNLIKELY((arena_off & fi.slab_mask) * fi.div_magic >= fi.div_magic)) return free_bad_id_slow(id, p, op);
+    if constexpr (kHardened) {  // SLAB-FREE-MARK: a double free anywhere, one load and compare
+      if (fi.slab_mask & FastInfo::kMarked) {
+        if (MEMDESC_UNLIKELY(has_free_mark(p))) return double_free_id_slow(id, p, op);
+        set_free_mark(p);
+      }
+    }
     TlsSlabSlot slot = tls_slab;
     if (MEMDESC_LIKELY(slot.id == view_.id && !kChecked && !asan::kOn)) {
       // The first chunk sits inside the context: kfree of a kmalloc object saves a dependent
@@ -212,7 +225,8 @@ class SlabAllocator {
   // cache is created, before any page carries the id (so before any free can read it).
   struct FastInfo {
     std::uint64_t div_magic = 0;
-    std::uint64_t slab_mask = 0;  // bytes per slab - 1
+    std::uint64_t slab_mask = 0;  // bytes per slab - 1; bit 63: the cache is marked (arena offsets never reach it)
+    static constexpr std::uint64_t kMarked = std::uint64_t{1} << 63;
   };
   static_assert(sizeof(FastInfo) == 16, "one load on the free fast path");
   FastInfo fast_[kMaxCaches] = {};

@@ -66,4 +66,24 @@ MEMDESC_NO_ASAN inline void store_link(void* slot, std::uint32_t freeptr_off, st
   __builtin_memcpy(static_cast<char*>(slot) + freeptr_off, &raw, 4);
 }
 
+// SLAB-FREE-MARK (hardened builds): bytes 4-7 of a free object of a marked cache hold a mark
+// keyed by the process secret and the object's address; allocation clears it. A free that finds
+// the mark is a double free. (Bytes 0-3 keep the freelist link; caches whose objects keep their
+// contents when free — typesafe by RCU, or with a constructor — are not marked.)
+inline constexpr std::uint32_t kFreeMarkOff = 4;
+inline std::uint32_t free_mark(const void* slot) { return link_key(slot) ^ 0xA5C3F00Du; }
+MEMDESC_NO_ASAN inline bool has_free_mark(const void* slot) {
+  std::uint32_t v;
+  __builtin_memcpy(&v, static_cast<const char*>(slot) + kFreeMarkOff, 4);
+  return v == free_mark(slot);
+}
+MEMDESC_NO_ASAN inline void set_free_mark(void* slot) {
+  std::uint32_t v = free_mark(slot);
+  __builtin_memcpy(static_cast<char*>(slot) + kFreeMarkOff, &v, 4);
+}
+MEMDESC_NO_ASAN inline void clear_free_mark(void* slot) {
+  std::uint32_t v = 0;
+  __builtin_memcpy(static_cast<char*>(slot) + kFreeMarkOff, &v, 4);
+}
+
 }  // namespace memdesc::slab

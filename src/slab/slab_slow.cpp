@@ -26,6 +26,8 @@ void* SlabAllocator::alloc_slow(KmemCache* c, Gfp gfp) {
     if (!mags_.refill(c, one)) return nullptr;
   }
   if (c->asan_poison) asan::unpoison(p, c->stride);
+  if constexpr (kHardened)
+    if (c->marked) clear_free_mark(p);  // SLAB-FREE-MARK
   if constexpr (kChecked) checked_on_alloc(c, p);
   if (c->asan_poison) asan::poison(static_cast<char*>(p) + c->object_size, c->stride - c->object_size);
   if (gfp & GFP_ZERO) std::memset(p, 0, c->object_size);

@@ -183,7 +183,9 @@ TEST(FaultInjection, EveryAllocatorFailsCleanly) {
               const void* p = pool->read_begin(objs.back().first, buf, std::min<std::size_t>(8, pool->object_capacity(objs.back().first)));
               std::memcpy(&got, p, std::min<std::size_t>(8, pool->object_capacity(objs.back().first)));
               pool->read_end(objs.back().first, p);
-              if (pool->object_capacity(objs.back().first) >= 8) EXPECT_EQ(got, objs.back().second);
+              if (pool->object_capacity(objs.back().first) >= 8) {
+                EXPECT_EQ(got, objs.back().second);
+              }
               pool->free(objs.back().first);
               objs.pop_back();
             }
