@@ -155,12 +155,13 @@ void SlabAllocator::validate_caches(const SlabCensus& census) const {
       report_invariant("SLAB-LIST", "cache %s: %llu partial / %llu empty slabs found, counters say %llu / %llu", c->name,
                        static_cast<unsigned long long>(census.partial[id]), static_cast<unsigned long long>(census.empty[id]),
                        static_cast<unsigned long long>(c->nr_partial), static_cast<unsigned long long>(c->nr_empty));
-    if (c->nfull + c->nempty > c->depot_max())
-      report_invariant("DEPOT-MAX", "cache %s: depot holds %u full and %u empty magazines, at most %u", c->name, c->nfull,
-                       c->nempty, c->depot_max());
+    // MAG-GROW first: DEPOT-MAX's bound divides by the capacity.
     std::uint32_t cap = c->mag_cap.load(std::memory_order_relaxed);
     if (cap < 1 || cap > c->mag_cap_max)
       report_invariant("MAG-GROW", "cache %s: magazine capacity %u outside 1..%u", c->name, cap, c->mag_cap_max);
+    if (c->nfull + c->nempty > c->depot_max())
+      report_invariant("DEPOT-MAX", "cache %s: depot holds %u full and %u empty magazines, at most %u", c->name, c->nfull,
+                       c->nempty, c->depot_max());
   }
 }
 

@@ -1,0 +1,303 @@
+// Corruption tests: each validate() check fires on a state corrupted in exactly the way it
+// checks, and names its invariant ID. (Checks of state only the allocators can reach — bitmap
+// summaries, counters — are reached through the words and descriptors kept consistent with them.)
+#include <gtest/gtest.h>
+#include <memdesc/zram.hpp>
+
+#include <cstring>
+#include <vector>
+
+#include "folio/folio.hpp"
+#include "frag/frag.hpp"
+#include "page/page.hpp"
+#include "slab/slab.hpp"
+#include "test_support.hpp"
+#include "zsmalloc/zsmalloc.hpp"
+
+using namespace memdesc;
+
+namespace {
+
+class Corruption : public ::testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+std::string violated(const char* id) { return std::string("memdesc: invariant ") + id + " violated"; }
+
+template <class T>
+T* desc_of(Arena& a, const void* p) {
+  return a.virt_to_memdesc(p)->desc_as<T>();
+}
+
+// The page layer on its own memmap, as an Arena builds it, so a test can write page words.
+struct PageLayer {
+  std::unique_ptr<core::Memmap> mm;
+  std::unique_ptr<page::PageAllocator> pa;
+  explicit PageLayer(bool thread_cache) {
+    mm = std::move(core::Memmap::create(16 << 20, 10, 0).value());
+    page::PageAllocConfig c;
+    c.thread_cache = thread_cache;
+    pa = std::move(page::PageAllocator::create(*mm, c).value());
+  }
+};
+
+// ---- page layer --------------------------------------------------------------------------
+
+TEST_F(Corruption, BuddyWordAFreeHeadLosesItsHeadBit) {
+  EXPECT_DEATH(
+      {
+        PageLayer l(false);
+        (void)l.pa->alloc(0, GFP_NONE, MemdescWord::misc(MiscSubtype::Pages, 0));  // pfn 0; pfn 1 heads a free block
+        l.mm->set_word(1, MemdescWord::buddy(true));
+        l.pa->validate();
+      },
+      violated("BUDDY-WORD") + ": zone Normal: free block pfn 1 has word");
+}
+
+TEST_F(Corruption, BuddyMergedTwoFreeBuddies) {
+  EXPECT_DEATH(
+      {
+        PageLayer l(false);
+        (void)l.pa->alloc(0, GFP_NONE, MemdescWord::misc(MiscSubtype::Pages, 0));
+        l.mm->set_word(0, MemdescWord::buddy_head(0, false));  // the allocated page says "free head" too
+        l.pa->validate();
+      },
+      violated("BUDDY-MERGED"));
+}
+
+TEST_F(Corruption, PcpWordACachedBlockLosesItsBuddyWord) {
+  EXPECT_DEATH(
+      {
+        PageLayer l(true);
+        MemdescWord w = MemdescWord::misc(MiscSubtype::Pages, 0);
+        void* p = l.pa->alloc(0, GFP_NONE, w);
+        l.pa->free(p, w, "test");  // into this thread's cache
+        l.mm->set_word(l.mm->pfn(p), w);
+        l.pa->validate();
+      },
+      violated("PCP-WORD") + ": cached block pfn [0-9]+ has word Misc");
+}
+
+// ---- slab ----------------------------------------------------------------------------------
+
+TEST_F(Corruption, SlabWordDescriptorDisagreesWithTheWord) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        void* p = a->kmalloc(64);
+        desc_of<slab::Slab>(*a, p)->pfn += 1;
+        a->validate();
+      },
+      violated("SLAB-WORD"));
+}
+
+TEST_F(Corruption, SlabCountInuseDisagreesWithTheFreelist) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        void* p = a->kmalloc(64);
+        desc_of<slab::Slab>(*a, p)->inuse += 1;
+        a->validate();
+      },
+      violated("SLAB-COUNT") + ": cache kmalloc-64 slab pfn [0-9]+: inuse");
+}
+
+TEST_F(Corruption, SlabCountFreelistLinkOverwritten) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        std::vector<void*> v;
+        for (int i = 0; i < 8; ++i) v.push_back(a->kmalloc(64));
+        a->kfree(v[3]);
+        a->drain_thread_cache();  // v[3] back on its slab's freelist
+        std::memset(v[3], 0xee, 8);  // its link
+        a->validate();
+      },
+      violated("SLAB-COUNT") + ": cache kmalloc-64 slab pfn [0-9]+: freelist corrupted");
+}
+
+TEST_F(Corruption, SlabListOnTheWrongList) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        void* p = a->kmalloc(64);
+        a->drain_thread_cache();
+        desc_of<slab::Slab>(*a, p)->list = slab::SlabList::Empty;  // it is partial
+        a->validate();
+      },
+      violated("SLAB-LIST"));
+}
+
+TEST_F(Corruption, MagGrowCapacityOutOfRange) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        KmemCache* c = a->kmem_cache_create("corrupt", 100).value();
+        c->mag_cap.store(0);
+        a->validate();
+      },
+      violated("MAG-GROW") + ": cache corrupt: magazine capacity 0");
+}
+
+TEST_F(Corruption, DepotMaxTooManyMagazines) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        KmemCache* c = a->kmem_cache_create("corrupt", 100).value();
+        {
+          LockGuard g(c->lock);
+          c->nempty = slab::kDepotMax;
+          c->nfull = slab::kDepotMax;
+        }
+        a->validate();
+      },
+      violated("DEPOT-MAX") + ": cache corrupt");
+}
+
+// ---- folios and fragments -------------------------------------------------------------------
+
+TEST_F(Corruption, FolioRefPublishedWithRefcountZero) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        Folio* f = a->folio_alloc(1);
+        f->refcount.store(0);
+        a->validate();
+      },
+      violated("FOLIO-REF"));
+}
+
+TEST_F(Corruption, FolioSameDescriptorNamesAnotherPfn) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        Folio* f = a->folio_alloc(1);
+        f->pfn += 2;
+        a->validate();
+      },
+      violated("FOLIO-SAME"));
+}
+
+TEST_F(Corruption, FolioLockImpossibleLockWord) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        Folio* f = a->folio_alloc(0);
+        f->lock_word.store(7);
+        a->validate();
+      },
+      violated("FOLIO-LOCK"));
+}
+
+TEST_F(Corruption, FragBiasRefcountZero) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        PageFragCache nc = a->page_frag_cache();
+        void* p = nc.alloc(100);
+        desc_of<frag::PageFrag>(*a, p)->refcount.store(0);
+        a->validate();
+      },
+      violated("FRAG-BIAS"));
+}
+
+TEST_F(Corruption, FragSameDescriptorNamesAnotherOrder) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        PageFragCache nc = a->page_frag_cache();
+        void* p = nc.alloc(100);
+        desc_of<frag::PageFrag>(*a, p)->order = 1;
+        a->validate();
+      },
+      violated("FRAG-SAME"));
+}
+
+// ---- zsmalloc and the compressed store -------------------------------------------------------
+
+struct ZsSetup {
+  std::unique_ptr<Arena> a = test::make_arena(16 << 20);
+  std::unique_ptr<ZsPool> pool = std::move(a->zs_create_pool({.name = "c"}).value());
+  std::vector<ZsHandle> hs;
+  ZsSetup() {
+    for (int i = 0; i < 10; ++i) hs.push_back(pool->malloc(200).value());
+  }
+  zsmalloc::Zspage* zspage() { return desc_of<zsmalloc::Zspage>(*a, pool->pages().front().addr); }
+};
+
+TEST_F(Corruption, ZsLockHeldWithNoAccess) {
+  EXPECT_DEATH(
+      {
+        ZsSetup s;
+        s.zspage()->lock.store(2);
+        s.pool->validate();
+      },
+      violated("ZS-LOCK"));
+}
+
+TEST_F(Corruption, ZsFullnessWrongGroup) {
+  EXPECT_DEATH(
+      {
+        ZsSetup s;
+        s.zspage()->inuse += 5;  // no longer the group it sits in... or its free list
+        s.pool->validate();
+      },
+      violated("ZS-(FULLNESS|FREELIST)"));
+}
+
+TEST_F(Corruption, ZsHandleDoesNotLeadBack) {
+  EXPECT_DEATH(
+      {
+        ZsSetup s;
+        *reinterpret_cast<std::uint64_t*>(s.hs[4]) += 1;  // the handle slot's obj: the next index
+        s.pool->validate();
+      },
+      violated("ZS-HANDLE"));
+}
+
+TEST_F(Corruption, ZsFreelistBroken) {
+  EXPECT_DEATH(
+      {
+        ZsSetup s;
+        s.pool->free(s.hs[9]);  // slot 9 heads the free list: its header holds the next free index
+        zsmalloc::Zspage* zs = s.zspage();
+        ZsPageInfo pi = s.pool->pages().front();
+        std::uint64_t bad = std::uint64_t{3} << 1;  // points at an allocated slot
+        std::uint64_t off = std::uint64_t{zs->freeobj} * pi.class_size;  // in the first page: 10 small objects
+        ASSERT_LT(off, kPageSize);
+        std::memcpy(static_cast<char*>(pi.addr) + off, &bad, 8);
+        s.pool->validate();
+      },
+      violated("ZS-FREELIST"));
+}
+
+TEST_F(Corruption, ZsWordAPageOfTheChainLosesItsWord) {
+  EXPECT_DEATH(
+      {
+        ZsSetup s;
+        zsmalloc::Zspage* zs = s.zspage();
+        zs->pfn[0] ^= 1;  // the chain names a page whose word is not this zspage's
+        s.pool->validate();
+      },
+      violated("ZS-WORD"));
+}
+
+TEST_F(Corruption, ZramRoundTripStoredObjectDamaged) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        ZramConfig zc;
+        zc.pages = 4;
+        auto z = ZramStore::create(std::move(a->zs_create_pool({}).value()), zc).value();
+        std::vector<char> page(kPageSize);
+        std::vector<char> back(kPageSize);
+        for (std::size_t i = 0; i < kPageSize; ++i) page[i] = static_cast<char>(i % 61 == 0 ? i : 'a' + i % 7);
+        ASSERT_FALSE(z->store(1, page.data()));
+        for (const ZsPageInfo& pi : z->pool().pages()) std::memset(static_cast<char*>(pi.addr) + 64, 0x7f, 256);
+        (void)z->load(1, back.data());
+      },
+      "memdesc: (invariant ZRAM-ROUNDTRIP violated|bad handle)");
+}
+
+}  // namespace
