@@ -2,8 +2,6 @@
 // the compressed page store.
 #include <memdesc/zram.hpp>
 
-#include "base/asan.hpp"
-
 #include <algorithm>
 #include <map>
 #include <random>
@@ -390,8 +388,14 @@ INSTANTIATE_TEST_SUITE_P(Algos, ZramTest, ::testing::Values(ZramAlgo::lz4, ZramA
 // A page count no entry table can hold, or no memory can hold, is an error, not an exception.
 TEST(Zram, CreateReturnsErrorsForImpossiblePageCounts) {
   auto a = test::make_arena(16 << 20);
-  // (Under ASan, whose allocator aborts on a request it cannot serve, only counts refused before any allocation.)
-  for (std::uint64_t pages : {~std::uint64_t{0}, std::uint64_t{1} << 62, asan::kOn ? ~std::uint64_t{0} : std::uint64_t{1} << 50}) {
+  // (Under the sanitizers, whose allocators abort on a request they cannot serve, only counts
+  // refused before any allocation.)
+#if defined(MEMDESC_SANITIZED)
+  constexpr bool kSanitizerAllocator = true;
+#else
+  constexpr bool kSanitizerAllocator = false;
+#endif
+  for (std::uint64_t pages : {~std::uint64_t{0}, std::uint64_t{1} << 62, kSanitizerAllocator ? ~std::uint64_t{0} : std::uint64_t{1} << 50}) {
     ZramConfig cfg;
     cfg.pages = pages;
     Result<std::unique_ptr<ZramStore>> r = [&] {
