@@ -15,6 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::uint64_t tag;
   };
   std::vector<Live> live;
+  fuzz::Intervals model;
   std::uint64_t tag = 0;
   while (in.remaining_bytes() > 0) {
     switch (in.ConsumeIntegralInRange<int>(0, 4)) {
@@ -31,6 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           for (std::size_t i = 0; i < (kPageSize << order); i += 512) FUZZ_CHECK(static_cast<char*>(p)[i] == 0);
         fuzz::fill(p, 64, ++tag);
         fuzz::fill(static_cast<char*>(p) + (kPageSize << order) - 64, 64, tag);
+        model.add(p, kPageSize << order);
         live.push_back({p, order, tag});
         break;
       }
@@ -42,6 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           FUZZ_CHECK(fuzz::intact(l.p, 64, l.tag));
           FUZZ_CHECK(fuzz::intact(static_cast<char*>(l.p) + (kPageSize << l.order) - 64, 64, l.tag));
           a->free_pages(l.p);
+          model.remove(l.p);
           live[i] = live.back();
           live.pop_back();
         }

@@ -27,6 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::uint64_t tag;
   };
   std::vector<Live> live;
+  fuzz::Intervals model;
   std::uint64_t tag = 0;
   while (in.remaining_bytes() > 0) {
     switch (in.ConsumeIntegralInRange<int>(0, 5)) {
@@ -40,8 +41,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           FUZZ_CHECK(p == kZeroSizePtr);
           break;
         }
-        FUZZ_CHECK(a->ksize(p) >= n);
+        if (in.ConsumeBool()) FUZZ_CHECK(a->ksize(p) >= n);  // (ksize makes the whole slot the caller's)
         fuzz::fill(p, n, ++tag);
+        model.add(p, n);
         live.push_back({p, n, -1, tag});
         break;
       }
@@ -51,6 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         void* p = a->kmem_cache_alloc(caches[c]);
         if (!p) break;
         fuzz::fill(p, sizes[c], ++tag);
+        model.add(p, sizes[c]);
         live.push_back({p, sizes[c], c, tag});
         break;
       }
@@ -62,6 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           FUZZ_CHECK(fuzz::intact(l.p, l.n, l.tag));
           if (l.cache < 0) a->kfree(l.p);
           else a->kmem_cache_free(caches[l.cache], l.p);
+          model.remove(l.p);
           live[i] = live.back();
           live.pop_back();
         }
@@ -74,6 +78,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           void* q = a->krealloc(live[i].p, n);
           if (!q) break;  // the old object is untouched
           FUZZ_CHECK(fuzz::intact(q, std::min(n, live[i].n), live[i].tag));
+          model.remove(live[i].p);
+          model.add(q, n);
           fuzz::fill(q, n, live[i].tag);
           live[i].p = q;
           live[i].n = n;

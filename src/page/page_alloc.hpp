@@ -121,7 +121,9 @@ class PageAllocator {
         if (MEMDESC_LIKELY(n < l.high)) {
           view_.words[pfn].store(MemdescWord::buddy(true).raw(), std::memory_order_release);  // PCP-WORD
           l.pfns[n] = static_cast<std::uint32_t>(pfn);
-          l.count.store(n + 1, std::memory_order_relaxed);
+          // Release (a plain store on x86): the slot is written before the count covers it, so
+          // a fork that stops this thread here never leaves a stale pfn under the count.
+          l.count.store(n + 1, std::memory_order_release);
           // Last, so that little is live across the loop. Only this thread may touch the
           // block's words until it is handed out again (PCP-OWNER).
           if (order) store_words(pfn + 1, (std::uint64_t{1} << order) - 1, MemdescWord::buddy(false));

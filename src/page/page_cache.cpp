@@ -82,6 +82,11 @@ ThreadPageCache* find_thread_cache(const PageAllocator* pa) {
 ThreadPageCache* attach_thread_cache(PageAllocator* pa) {
   // After the set is gone (thread-exit destructors may still allocate): no cache.
   if (tls_set_state == SetState::dead) return nullptr;
+  // Every thread that uses an arena is registered with RCU here, where it holds no lock:
+  // registration may wait for a fork in progress (rcu/fork.hpp), and the slab layer's
+  // rcu::call runs under a cache lock. (Registered before its cache set exists, the thread
+  // also unregisters after the set's destructor has flushed it.)
+  rcu::ensure_registered();
   ThreadPageCache* c = find_thread_cache(pa);
   if (!c) {
     c = pa->new_thread_cache();

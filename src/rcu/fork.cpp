@@ -41,6 +41,7 @@ struct ForkRegistry {
     g_fork_child_releasing = true;
     release_all();
     g_fork_child_releasing = false;
+    detail::forget_dead_readers();
     urcu_memb_call_rcu_after_fork_child();  // a callback thread for the child
     // A fresh lock, not an unlock: the parent's blocked readers left their count in it.
     urcu_calls() = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;

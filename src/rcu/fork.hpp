@@ -41,6 +41,8 @@ void wait_read_gate();
 // Installs the fork handlers and makes liburcu's callback thread now, once per process (a
 // call_rcu that made it under a memdesc lock while prepare holds liburcu's lock would deadlock).
 void install_fork_handlers();
+// In the child: the reader state of every thread that did not survive the fork is cleared.
+void forget_dead_readers();
 }  // namespace detail
 
 // One object's part in fork(): acquire/release every lock of rank `r` it owns (with the lock

@@ -2,7 +2,11 @@
 #include "rcu/rcu.hpp"
 
 #include <cstddef>
+#include <mutex>
 #include <urcu/urcu-memb.h>
+// liburcu's per-thread reader state (struct urcu_reader, the urcu_memb_reader TLS variable):
+// read only to forget, in a fork child, the readers of threads that did not survive.
+#include <urcu/static/urcu-memb.h>
 
 #include "base/base.hpp"
 #include "rcu/fork.hpp"
@@ -27,20 +31,38 @@ static_assert(offsetof(Head, urcu_storage) == 0);
 // and every grace-period wait acquires it, which is exactly the ordering RCU guarantees.
 char g_grace_period_token;
 
+struct Registration;
+// Every thread we registered, so that a fork child can find those that did not survive. Changed
+// under the liburcu guard (shared) and this mutex; no fork runs meanwhile.
+std::mutex g_regs_mu;
+Registration* g_regs = nullptr;
+
 struct Registration {
   bool registered = false;  // by us: we unregister at thread exit
   bool urcu_worker = false;  // liburcu's callback thread, registered by liburcu itself
   int depth = 0;
+  struct urcu_reader* reader = nullptr;  // liburcu's state of this thread
+  Registration* next = nullptr;
+  Registration* prev = nullptr;
   ~Registration() {
     if (!registered) return;
     detail::UrcuCallGuard g;  // liburcu's registry lock: not across a fork (rcu/fork.hpp)
     urcu_memb_unregister_thread();
+    std::lock_guard<std::mutex> l(g_regs_mu);
+    if (prev) prev->next = next;
+    else g_regs = next;
+    if (next) next->prev = prev;
   }
   void ensure() {
     if (!registered && !urcu_worker) {
       detail::UrcuCallGuard g;
       urcu_memb_register_thread();
       registered = true;
+      reader = &URCU_TLS(urcu_memb_reader);
+      std::lock_guard<std::mutex> l(g_regs_mu);
+      next = g_regs;
+      if (next) next->prev = this;
+      g_regs = this;
     }
   }
 };
@@ -77,6 +99,25 @@ void read_unlock() {
 }
 
 bool in_read_section() { return tls_reg.depth > 0; }
+
+void ensure_registered() { tls_reg.ensure(); }
+
+namespace detail {
+void forget_dead_readers() {
+  // The threads that did not survive the fork are still in liburcu's registry (the memb flavour
+  // has no fork support), with their reader state in their thread-local storage, memory the
+  // child reuses for the stacks of the threads it makes next (liburcu's own callback thread
+  // first). So each is taken out of the registry before any thread is made — no other thread
+  // is inside liburcu's registry at a fork (the guard) — and out of ours. A reader the fork
+  // stopped inside a section (between liburcu's read_lock and the gate test) goes with it.
+  std::lock_guard<std::mutex> l(g_regs_mu);
+  for (Registration* r = g_regs; r; r = r->next)
+    if (r != &tls_reg && r->reader) cds_list_del(&r->reader->node);
+  g_regs = nullptr;
+  tls_reg.next = tls_reg.prev = nullptr;
+  if (tls_reg.registered) g_regs = &tls_reg;
+}
+}  // namespace detail
 
 void synchronize() {
   if (in_read_section()) report_bad_argument("rcu::synchronize", "called inside a read-side section (deadlock)");

@@ -31,6 +31,9 @@ struct Head {
   void (*fn)(Head*);
 };
 
+// Registers the calling thread with liburcu now, if it is not yet. Call with no lock held before
+// a section that may call() or read_lock() under a lock: registration may wait for a fork.
+void ensure_registered();
 void synchronize();                  // wait for a grace period; not from a read-side section
 void call(Head* h, void (*fn)(Head*));  // run fn(h) after a grace period, on liburcu's worker
 void barrier();                      // wait for all queued callbacks; not from a read-side section

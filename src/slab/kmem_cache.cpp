@@ -125,7 +125,7 @@ Error KmemCache::init(const SlabCreate& a, unsigned cache_id, SlabAllocator* own
   }
   stride = static_cast<std::uint32_t>(align_up(slot, al));
   poison = kChecked && (a.flags & SLAB_POISON);
-  marked = kHardened && !keep_contents;
+  marked = kHardened && !keep_contents && (freeptr_off + 4 <= kFreeMarkOff || freeptr_off >= kFreeMarkOff + 4);
   asan_poison = asan::kOn && !rcu;
   div_magic = ~std::uint64_t{0} / stride + 1;
   reserved_slots = (cache_id == kDescriptorCacheId) ? 1 : 0;
@@ -390,6 +390,9 @@ void SlabAllocator::put_to_slab(KmemCache* c, void* p) {
 }
 
 void SlabAllocator::discard_slabs(KmemCache* c, std::uint32_t list) {
+  // rcu::call below runs under the cache lock; the thread's registration, which may wait for a
+  // fork in progress, must not (rcu/fork.hpp).
+  if (list != kNil && (c->flags & SLAB_TYPESAFE_BY_RCU)) rcu::ensure_registered();
   while (list != kNil) {
     Slab* s = slab_of(mm_->addr(list));
     list = s->next;

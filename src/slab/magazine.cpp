@@ -225,7 +225,12 @@ void Magazines::remake_pair(ThreadSlabCtx* ctx, KmemCache* c, MagazinePair& m) {
   }
   ctx->sub_bytes(release_pair(m));
   ctx->add_bytes(magazine_bytes(cap));
-  m = {n, cap, 0, objs, nullptr};  // the previous magazine is made again when first needed
+  // The array before the counts (a fork child reads the pair: ctx_fork_orphan). The previous
+  // magazine is made again when first needed.
+  m.objs = objs;
+  m.cap = cap;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  m.count = n;
   sa_->discard_slabs(c, discard);
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <atomic>
 #include <cstdlib>
 #include <utility>
 
@@ -53,9 +54,16 @@ class Magazines {
     MagazinePair& m = ctx->pair_of(c->id);  // kNoMagazines: cap 0
     return MEMDESC_LIKELY(m.cap != 0) ? &m : make_pair(ctx, c);
   }
+  // Lock-free: the counts go to 0 first and come back last, so a fork that stops the thread
+  // anywhere here leaves the child a pair whose counts never cover another array's slots.
   static void swap(MagazinePair& m) {
+    std::uint32_t c = m.count, pc = m.prev_count;
+    m.count = m.prev_count = 0;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
     std::swap(m.objs, m.prev);
-    std::swap(m.count, m.prev_count);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    m.count = pc;
+    m.prev_count = c;
   }
   // MAG-GROW due for c: double its capacity (up to mag_cap_max), emptying its depot, whose
   // magazines have the old size; and this thread's pair for c remade at the current capacity.

@@ -170,11 +170,20 @@ class SlabAllocator {
       if (MEMDESC_LIKELY(m.count < m.cap)) {
         // MAG-TOP; objs[-1] is a null sentinel, so an empty magazine needs no test.
         if (MEMDESC_UNLIKELY((m.objs + m.count)[-1] == p)) return double_free_id_slow(id, p, op);
-        m.objs[m.count++] = p;
+        push(m, p);
         return;
       }
     }
     free_slow(caches_[id].load(std::memory_order_relaxed), p, op);
+  }
+
+  // The slot first, then the count: a fork that stops the thread between them leaves no stale
+  // object under the count for the child to take back (Magazines::ctx_fork_orphan). A compiler
+  // barrier only: stores stay in order on x86 and the count is only ever read by this thread.
+  MEMDESC_FAST_PATH static void push(MagazinePair& m, void* p) {
+    m.objs[m.count] = p;
+    std::atomic_signal_fence(std::memory_order_release);
+    ++m.count;
   }
 
   // A destroyed cache (its shell) used again: fatal report naming the cache and the call.

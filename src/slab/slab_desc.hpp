@@ -43,7 +43,8 @@ static_assert(kSlabFreeptrOffset >= offsetof(Slab, cache) + sizeof(KmemCache*),
 // Per-process secret for freelist links: random, set once by init_link_secret() before any
 // cache exists, read-only afterwards.
 inline std::uint64_t g_link_secret = 0;
-void init_link_secret();  // idempotent, thread-safe
+inline std::uint64_t g_mark_secret = 0;  // SLAB-FREE-MARK's own key: a mark read after free reveals nothing of the links'
+void init_link_secret();  // both secrets; idempotent, thread-safe
 
 // A free slot's link to the next free slot (offset + 1 within the slab, 0 = end) is stored
 // obfuscated with the process secret and the slot's own address, so a leaked or overwritten
@@ -67,11 +68,14 @@ MEMDESC_NO_ASAN inline void store_link(void* slot, std::uint32_t freeptr_off, st
 }
 
 // SLAB-FREE-MARK (hardened builds): bytes 4-7 of a free object of a marked cache hold a mark
-// keyed by the process secret and the object's address; allocation clears it. A free that finds
-// the mark is a double free. (Bytes 0-3 keep the freelist link; caches whose objects keep their
-// contents when free — typesafe by RCU, or with a constructor — are not marked.)
+// keyed by a process secret of its own and the object's address; allocation clears it. A free
+// that finds the mark is a double free. (Bytes 0-3 keep the freelist link; caches whose objects
+// keep their contents when free — typesafe by RCU, or with a constructor — and caches whose link
+// a creator put over bytes 4-7 are not marked.)
 inline constexpr std::uint32_t kFreeMarkOff = 4;
-inline std::uint32_t free_mark(const void* slot) { return link_key(slot) ^ 0xA5C3F00Du; }
+inline std::uint32_t free_mark(const void* slot) {
+  return static_cast<std::uint32_t>(g_mark_secret) ^ static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(slot) >> 3);
+}
 MEMDESC_NO_ASAN inline bool has_free_mark(const void* slot) {
   std::uint32_t v;
   __builtin_memcpy(&v, static_cast<const char*>(slot) + kFreeMarkOff, 4);

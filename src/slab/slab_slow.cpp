@@ -49,7 +49,7 @@ void SlabAllocator::free_slow(KmemCache* c, void* p, const char* op) {
     if (m->prev && !m->prev_count) mags_.swap(*m);  // the previous magazine is empty: no lock needed
     else discard_slabs(c, mags_.unload(c, *m));
   }
-  m->objs[m->count++] = p;
+  push(*m, p);
 }
 
 // ---- bulk, shrink ------------------------------------------------------------------------

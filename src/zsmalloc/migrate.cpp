@@ -13,7 +13,9 @@ namespace memdesc::zsmalloc {
 
 Zspage* Pool::lock_page_zspage(std::uint64_t pfn, SizeClass** cls_out) {
   if (pfn >= mm_->pages()) return nullptr;
-  rcu::ReadGuard rg;  // the descriptor may be freed under us: typesafe by RCU keeps it a Zspage
+  // The descriptor may be freed under us: typesafe by RCU keeps it a Zspage. (migrate_page is
+  // in a read section already, entered before it took the pool lock.)
+  rcu::ReadGuard rg;
   MemdescWord w = mm_->word(pfn);
   if (!w.is(MemdescType::ZPDesc)) return nullptr;
   auto* zs = w.desc_as<Zspage>();
@@ -64,6 +66,9 @@ ZsMigrateResult Pool::migrate_page(std::uint64_t pfn) {
   auto newpfn = static_cast<std::uint32_t>(mm_->pfn(fresh));
   ZsMigrateResult r = ZsMigrateResult::migrated;
   Zspage* dead = nullptr;
+  // The read section lock_page_zspage needs, entered before any lock: a read_lock may wait at
+  // the fork gate (rcu/fork.hpp), which it must never do holding the pool lock.
+  rcu::ReadGuard rg;
   lock_.write_lock();  // no handle is being translated while we rewrite handles
   SizeClass* cls = nullptr;
   Zspage* zs = lock_page_zspage(pfn, &cls);
