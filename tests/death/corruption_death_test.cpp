@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "base/asan.hpp"
 #include "folio/folio.hpp"
 #include "frag/frag.hpp"
 #include "page/page.hpp"
@@ -111,6 +112,7 @@ TEST_F(Corruption, SlabCountFreelistLinkOverwritten) {
         for (int i = 0; i < 8; ++i) v.push_back(a->kmalloc(64));
         a->kfree(v[3]);
         a->drain_thread_cache();  // v[3] back on its slab's freelist
+        asan::unpoison(v[3], 8);  // (the corruption a stray write would make; ASan would report the write itself)
         std::memset(v[3], 0xee, 8);  // its link
         a->validate();
       },
@@ -294,7 +296,10 @@ TEST_F(Corruption, ZramRoundTripStoredObjectDamaged) {
         std::vector<char> back(kPageSize);
         for (std::size_t i = 0; i < kPageSize; ++i) page[i] = static_cast<char>(i % 61 == 0 ? i : 'a' + i % 7);
         ASSERT_FALSE(z->store(1, page.data()));
-        for (const ZsPageInfo& pi : z->pool().pages()) std::memset(static_cast<char*>(pi.addr) + 64, 0x7f, 256);
+        for (const ZsPageInfo& pi : z->pool().pages()) {
+          asan::unpoison(static_cast<char*>(pi.addr) + 64, 256);  // (as above: the damage, not the write)
+          std::memset(static_cast<char*>(pi.addr) + 64, 0x7f, 256);
+        }
         (void)z->load(1, back.data());
       },
       "memdesc: (invariant ZRAM-ROUNDTRIP violated|bad handle)");
