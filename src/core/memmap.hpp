@@ -110,8 +110,10 @@ class Memmap {
   std::uint64_t zone_start(ZoneId z) const { return z == ZoneId::Normal ? 0 : movable_start_; }
   std::uint64_t zone_pages(ZoneId z) const { return z == ZoneId::Normal ? movable_start_ : pages_ - movable_start_; }
 
-  // ASan builds: which 2 MiB regions of the arena were ever poisoned, so that teardown
-  // unpoisons only those (ASan clears shadow with memset, and a 1 TiB arena's shadow is 128 GiB).
+  // ASan builds: which 2 MiB regions of the arena may hold poison — poisoned whole at creation,
+  // or handed out since (only what was handed out is freed, or poisoned in part by its owner) —
+  // so that teardown unpoisons only those (ASan clears shadow with memset, and a 1 TiB arena's
+  // shadow is 128 GiB).
   void note_poisoned(std::uint64_t off, std::uint64_t len) {
     if (!asan_regions_) return;
     for (std::uint64_t r = off >> kAsanRegionShift; r <= (off + len - 1) >> kAsanRegionShift; ++r)

@@ -158,10 +158,7 @@ void PageAllocator::free_slow(std::uint64_t pfn, unsigned order) {
 
 void PageAllocator::free_direct(void* addr, MemdescWord expected, const char* op) {
   std::uint64_t pfn = checked_pfn(addr, expected, op);
-  if constexpr (asan::kOn) {
-    asan::poison(addr, kPageSize << expected.order());
-    mm_->note_poisoned(pfn << kPageShift, kPageSize << expected.order());
-  }
+  asan::poison(addr, kPageSize << expected.order());  // (noted as poisonable when handed out)
   BuddyZone& zone = zones_[static_cast<unsigned>(mm_->zone_of(pfn))];
   LockGuard g(zone.lock);
   zone.free_locked(pfn, expected.order(), /*dirty=*/true);

@@ -109,10 +109,8 @@ class PageAllocator {
 
   // Returns a validated block to the cache or the buddy.
   MEMDESC_FAST_PATH void free_block(std::uint64_t pfn, unsigned order) {
-    if constexpr (asan::kOn) {
-      asan::poison(reinterpret_cast<void*>(view_.base + (pfn << kPageShift)), kPageSize << order);
-      mm_->note_poisoned(pfn << kPageShift, kPageSize << order);
-    }
+    // (The block was noted as poisonable when it was handed out: finish_alloc.)
+    if constexpr (asan::kOn) asan::poison(reinterpret_cast<void*>(view_.base + (pfn << kPageShift)), kPageSize << order);
     if (MEMDESC_LIKELY(order < pcp_orders_)) {
       TlsPageCacheSlot slot = tls_page_cache;
       if (MEMDESC_LIKELY(slot.id == view_.id)) {

@@ -390,9 +390,8 @@ void SlabAllocator::put_to_slab(KmemCache* c, void* p) {
 }
 
 void SlabAllocator::discard_slabs(KmemCache* c, std::uint32_t list) {
-  // rcu::call below runs under the cache lock; the thread's registration, which may wait for a
-  // fork in progress, must not (rcu/fork.hpp).
-  if (list != kNil && (c->flags & SLAB_TYPESAFE_BY_RCU)) rcu::ensure_registered();
+  // (rcu::call below runs under the cache lock: the thread registered with RCU at its first use
+  // of the arena, page::attach_thread_cache, where it held no lock.)
   while (list != kNil) {
     Slab* s = slab_of(mm_->addr(list));
     list = s->next;

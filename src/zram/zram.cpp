@@ -252,9 +252,9 @@ Result<std::unique_ptr<ZramStore>> ZramStore::create(std::unique_ptr<ZsPool> poo
     std::free(entries);
     return Error{Errc::out_of_memory, 0, "zram: no memory for the store"};
   }
-  std::unique_ptr<ZramStore> store(new (std::nothrow) ZramStore(nullptr));
+  // (If the allocation fails the argument is never evaluated: z still owns the store.)
+  std::unique_ptr<ZramStore> store(new (std::nothrow) ZramStore(std::move(z)));
   if (!store) return Error{Errc::out_of_memory, 0, "zram: no memory for the store"};
-  store->z_ = std::move(z);
   return store;
 }
 

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <csignal>
 #include <cstring>
 #include <thread>
 #include <vector>
