@@ -67,6 +67,10 @@ struct ArenaInfo {
   std::uint64_t folios = 0;        // live folio descriptors (order 0 and large)
   std::uint64_t folio_descriptor_bytes = 0;  // their bytes (64 per order-0 folio, 96 per large one)
   std::uint64_t frag_blocks = 0;   // live page_frag descriptors
+  // The metadata region (docs/ARCHITECTURE.md, "Where descriptors live"): address space
+  // reserved for descriptors and handles, apart from the arena; resident where they are.
+  std::size_t metadata_region_bytes = 0;
+  std::uint64_t metadata_region_free_pages = 0;
   ZoneInfo zones[2];
 };
 
@@ -155,8 +159,11 @@ class Arena {
 
  private:
   Arena() = default;
+  friend struct ArenaTestAccess;  // tests that corrupt words on purpose (tests/support)
   std::unique_ptr<core::Memmap> mm_;
   std::unique_ptr<page::PageAllocator> pages_;
+  std::unique_ptr<core::Memmap> meta_mm_;  // the metadata region: every descriptor lives there (META-OOB)
+  std::unique_ptr<page::PageAllocator> meta_pages_;
   std::unique_ptr<slab::SlabAllocator> slab_;
   std::unique_ptr<folio::FolioAllocator> folios_;  // destroyed before slab_
   std::unique_ptr<frag::FragAllocator> frags_;     // destroyed first

@@ -14,6 +14,22 @@
 
 namespace memdesc {
 
+namespace {
+// Descriptor slabs are at most order 3; a larger top order keeps the region's top bitmap small.
+constexpr unsigned kMetaMaxOrder = 10;
+
+// The metadata region's size for an arena of `arena_bytes` [META-OOB]: the most descriptor
+// memory the layers can ask for, so that descriptors run out only when the arena does. The
+// worst page is a one-page zspage of 32-byte objects: 128 handles of 8 bytes and a 128-byte
+// descriptor, 1152 bytes (0.28 of the page); every other use costs less (a folio 64 bytes a
+// page, a slab descriptor 32). Then a slab of slack for each of the kMaxCaches caches (partly
+// used and kept empty slabs). Address space only: resident where descriptor slabs are.
+std::size_t metadata_region_bytes(std::size_t arena_bytes) {
+  std::size_t slack = std::size_t{slab::kMaxCaches} * (kPageSize << 3);
+  return align_up(arena_bytes / 4 + arena_bytes / 16 + slack, kPageSize << kMetaMaxOrder);
+}
+}  // namespace
+
 Result<std::unique_ptr<Arena>> Arena::create(const ArenaConfig& cfg) {
   fault::arm_from_environment();
   std::uint64_t t0 = platform::now_ns();
@@ -32,7 +48,17 @@ Result<std::unique_ptr<Arena>> Arena::create(const ArenaConfig& cfg) {
   auto pa = page::PageAllocator::create(*mm.value(), pc);
   if (!pa.ok()) return pa.error();
 
-  auto sa = slab::SlabAllocator::create(*pa.value());
+  // The metadata region (META-OOB, docs/ARCHITECTURE.md): its own reservation between guard
+  // gaps, its own words and buddy, no thread caches (a descriptor slab is made once per many
+  // descriptors). Nothing a user is handed comes from it.
+  auto meta_mm = core::Memmap::create(metadata_region_bytes(size), kMetaMaxOrder, 0);
+  if (!meta_mm.ok()) return meta_mm.error();
+  page::PageAllocConfig meta_pc;
+  meta_pc.thread_cache = false;
+  auto meta_pa = page::PageAllocator::create(*meta_mm.value(), meta_pc);
+  if (!meta_pa.ok()) return meta_pa.error();
+
+  auto sa = slab::SlabAllocator::create(*pa.value(), *meta_pa.value());
   if (!sa.ok()) return sa.error();
 
   auto fa = folio::FolioAllocator::create(*sa.value(), *pa.value());
@@ -43,6 +69,8 @@ Result<std::unique_ptr<Arena>> Arena::create(const ArenaConfig& cfg) {
   std::unique_ptr<Arena> a(new Arena());
   a->mm_ = std::move(mm.value());
   a->pages_ = std::move(pa.value());
+  a->meta_mm_ = std::move(meta_mm.value());
+  a->meta_pages_ = std::move(meta_pa.value());
   a->slab_ = std::move(sa.value());
   a->folios_ = std::move(fa.value());
   a->frags_ = std::move(fr.value());
@@ -61,8 +89,10 @@ Arena::~Arena() {
   }
   frags_.reset();   // users of the slab and page layers first
   folios_.reset();
-  slab_.reset();   // before the page allocator it takes slabs from
-  pages_.reset();  // before the memmap it points into
+  slab_.reset();   // before the page allocators it takes slabs from
+  meta_pages_.reset();
+  pages_.reset();  // before the memmaps they point into
+  meta_mm_.reset();
   mm_.reset();
 }
 
@@ -153,8 +183,15 @@ void Arena::kmem_cache_destroy(KmemCache* c) {
   slab_->check_owner(c, "kmem_cache_destroy");
   slab_->cache_destroy(c);
 }
-void* Arena::kmem_cache_alloc(KmemCache* c, Gfp gfp) { return slab_->cache_alloc(c, gfp); }
-void Arena::kmem_cache_free(KmemCache* c, void* p) { slab_->cache_free(c, p); }
+// A null cache is a report, not a fault on the fast paths' first load (one compare here).
+void* Arena::kmem_cache_alloc(KmemCache* c, Gfp gfp) {
+  if (MEMDESC_UNLIKELY(!c)) slab_->report_foreign_cache(c, "kmem_cache_alloc");
+  return slab_->cache_alloc(c, gfp);
+}
+void Arena::kmem_cache_free(KmemCache* c, void* p) {
+  if (MEMDESC_UNLIKELY(!c)) slab_->report_foreign_cache(c, "kmem_cache_free");
+  slab_->cache_free(c, p);
+}
 std::size_t Arena::kmem_cache_alloc_bulk(KmemCache* c, std::size_t n, void** out, Gfp gfp) {
   slab_->check_owner(c, "kmem_cache_alloc_bulk");
   return slab_->alloc_bulk(c, gfp, n, out);
@@ -169,19 +206,34 @@ std::size_t Arena::kmem_cache_shrink(KmemCache* c) {
 }
 std::vector<SlabCacheInfo> Arena::slabinfo() const { return slab_->slabinfo(); }
 std::size_t Arena::shrink() { return slab_->shrink_all(); }
-Result<std::size_t> Arena::purge(unsigned min_order) { return pages_->purge(min_order); }
-// The buddy's own walk of its zones, then one walk of the arena's words for every layer that
-// owns blocks described by descriptors (slabs, folios, page_frag blocks).
+Result<std::size_t> Arena::purge(unsigned min_order) {
+  auto meta = meta_pages_->purge(min_order);  // free descriptor pages too
+  if (!meta.ok()) return meta.error();
+  auto user = pages_->purge(min_order);
+  if (!user.ok()) return user.error();
+  return meta.value() + user.value();
+}
+// Each buddy's own walk of its zones, then one walk of the arena's words for every layer that
+// owns blocks described by descriptors (slabs, folios, page_frag blocks), and one of the
+// metadata region's, which holds slabs only (META-OOB).
 void Arena::validate() const {
   pages_->validate();
+  meta_pages_->validate();
   slab::SlabAllocator::SlabCensus census;
   auto owned = [](MemdescWord w) {
     return w.is(MemdescType::Slab) || w.is(MemdescType::Frag) || folio::FolioAllocator::is_folio_word(w);
   };
   mm_->for_each_block(owned, [&](std::uint64_t pfn, MemdescWord w) -> std::uint64_t {
-    if (w.is(MemdescType::Slab)) return slab_->validate_slab(pfn, w, census);
+    if (w.is(MemdescType::Slab)) return slab_->validate_slab(*mm_, pfn, w, census);
     if (w.is(MemdescType::Frag)) return frags_->validate_block(pfn, w);
     return folios_->validate_block(pfn, w);
+  });
+  auto not_free = [](MemdescWord w) { return !w.is(MemdescType::Buddy); };
+  meta_mm_->for_each_block(not_free, [&](std::uint64_t pfn, MemdescWord w) -> std::uint64_t {
+    if (!w.is(MemdescType::Slab))
+      report_invariant("META-OOB", "metadata region pfn %llu has word %s: the region holds descriptor slabs only",
+                       static_cast<unsigned long long>(pfn), to_string(w).c_str());
+    return slab_->validate_slab(*meta_mm_, pfn, w, census);
   });
   slab_->validate_caches(census);
 }
@@ -210,10 +262,13 @@ ArenaInfo Arena::info() const {
   i.max_order = mm_->max_order();
   const auto& m = mm_->metadata();
   i.metadata.words = m.words.load(std::memory_order_relaxed);
-  i.metadata.free_state = m.free_state.load(std::memory_order_relaxed);
+  // The metadata region's own words count where descriptor slabs are (descriptors); its buddy
+  // bitmaps, reserved like the arena's, count in full.
+  i.metadata.free_state = m.free_state.load(std::memory_order_relaxed) +
+                          meta_mm_->metadata().free_state.load(std::memory_order_relaxed);
   i.metadata.caches = m.caches.load(std::memory_order_relaxed);
   i.metadata.descriptors = m.descriptors.load(std::memory_order_relaxed);
-  i.metadata.total = m.total();
+  i.metadata.total = i.metadata.words + i.metadata.free_state + i.metadata.caches + i.metadata.descriptors;
   i.bytes_per_page = static_cast<double>(i.metadata.total) / static_cast<double>(i.pages);
   i.init_seconds = init_seconds_;
   i.rss_bytes = platform::rss_bytes();
@@ -222,6 +277,8 @@ ArenaInfo Arena::info() const {
   i.folios = folios_->live_small() + folios_->live_large();
   i.folio_descriptor_bytes = folios_->live_small() * sizeof(Folio) + folios_->live_large() * sizeof(LargeFolio);
   i.frag_blocks = frags_->live_blocks();
+  i.metadata_region_bytes = meta_mm_->bytes();
+  i.metadata_region_free_pages = meta_pages_->zone_snapshot(core::ZoneId::Normal).free_pages;
   for (unsigned z = 0; z < core::kNrZones; ++z) {
     auto s = pages_->zone_snapshot(static_cast<core::ZoneId>(z));
     ZoneInfo& zi = i.zones[z];

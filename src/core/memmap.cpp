@@ -39,12 +39,15 @@ Result<std::unique_ptr<Memmap>> Memmap::create(std::size_t bytes, unsigned max_o
   }
   static_assert(sizeof(std::atomic<std::uint64_t>) == 8 && std::atomic<std::uint64_t>::is_always_lock_free);
 
-  // The arena. ARENA-ALIGN: base aligned to the largest block.
-  auto a = platform::reserve(bytes, block);
+  // The arena, between two inaccessible gaps of one block each [ARENA-GUARD]: a write that runs
+  // off either end faults instead of landing in whatever the kernel mapped next to it (another
+  // arena's descriptors, this one's word array). ARENA-ALIGN: base aligned to the largest block.
+  auto a = platform::reserve(bytes + 2 * block, block);
   if (!a.ok()) return a.error();
-  m->base_ = reinterpret_cast<std::uintptr_t>(a.value());
+  m->guard_bytes_ = block;
+  m->base_ = reinterpret_cast<std::uintptr_t>(a.value()) + block;
   m->bytes_ = bytes;
-  if (Error e = platform::commit(a.value(), bytes)) return e;  // ~Memmap releases both ranges
+  if (Error e = platform::commit(reinterpret_cast<void*>(m->base_), bytes)) return e;  // ~Memmap releases both ranges
   // MEMDESC-PTR: descriptors will live in the arena; their addresses must fit 47 bits.
   if (m->base_ + bytes > (std::uintptr_t{1} << MemdescWord::kPtrBits))
     return Error{Errc::invalid_config, 0, "arena ends above 2^47"};
@@ -62,7 +65,7 @@ Memmap::~Memmap() {
         asan::unpoison(reinterpret_cast<void*>(base_ + (r << kAsanRegionShift)),
                        std::min<std::uint64_t>(std::uint64_t{1} << kAsanRegionShift, bytes_ - (r << kAsanRegionShift)));
   }
-  platform::release(reinterpret_cast<void*>(base_), bytes_);
+  if (base_) platform::release(reinterpret_cast<void*>(base_ - guard_bytes_), bytes_ + 2 * guard_bytes_);
   platform::release(words_, words_bytes_);
 }
 

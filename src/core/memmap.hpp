@@ -1,7 +1,9 @@
 // core/memmap.hpp — the arena's memory and its page-word array (the "memmap").
 //
-// Owns: one reserved, committed, max-block-aligned range of "physical" pages (the arena), and
-// an array of exactly one 8-byte memdesc word per page kept OUTSIDE the arena [MEMDESC-SIZE].
+// Owns: one reserved, committed, max-block-aligned range of "physical" pages (the arena, or an
+// arena's metadata region: META-OOB) between two inaccessible gaps of one largest block
+// [ARENA-GUARD], and an array of exactly one 8-byte memdesc word per page kept OUTSIDE the
+// range [MEMDESC-SIZE].
 // pfn n is the page at base + n * 4 KiB; pfn 0 is aligned to the largest buddy block
 // [ARENA-ALIGN], so buddy arithmetic (pfn ^ (1 << order)) needs no offset.
 // Zones: NORMAL = [0, movable_start), MOVABLE = [movable_start, pages); both boundaries are
@@ -129,6 +131,7 @@ class Memmap {
 
   std::uintptr_t base_ = 0;
   std::size_t bytes_ = 0;
+  std::size_t guard_bytes_ = 0;  // the inaccessible gap on each side (ARENA-GUARD)
   std::uint64_t pages_ = 0;
   std::uint64_t movable_start_ = 0;
   unsigned max_order_ = 0;

@@ -52,7 +52,7 @@ Result<std::unique_ptr<FolioAllocator>> FolioAllocator::create(slab::SlabAllocat
   fa->sa_ = &sa;
   fa->pa_ = &pa;
   fa->mm_ = &pa.memmap();
-  fa->view_ = fa->mm_->view();
+  fa->desc_view_ = sa.meta_view();
   slab::SlabCreate small{"folio",       sizeof(Folio), alignof(Folio), SLAB_TYPESAFE_BY_RCU, &ctor,
                          offsetof(Folio, mapcount), /*descriptor=*/true};
   slab::SlabCreate large{"folio_large", sizeof(LargeFolio), alignof(LargeFolio), SLAB_TYPESAFE_BY_RCU, &ctor,
@@ -105,11 +105,17 @@ Folio* FolioAllocator::alloc(unsigned order, Gfp gfp, FolioKind kind) {
 
 void FolioAllocator::report_not_folio(const Folio* f, const char* op) const {
   if (!f) report_bad_argument(op, "null folio (a failed folio_alloc or folio_lookup is not a folio)");
-  if (!mm_->contains(f))
-    report_bad_descriptor(op, f, "folio", "not a folio: the address is outside the arena (a folio of another arena?)");
+  const core::Memmap& meta = sa_->meta_memmap();  // where folio descriptors live (META-OOB)
+  if (mm_->contains(f))
+    report_bad_descriptor(op, f, "folio", "not a folio: the address is arena memory (a page's address, not its folio?)");
+  if (!meta.contains(f))
+    report_bad_descriptor(op, f, "folio", "not a folio: the address is outside the arena's metadata region (a folio of another arena?)");
   char text[96];
-  format_word(mm_->word(mm_->pfn(f)), text, sizeof text);
+  format_word(meta.word(meta.pfn(f)), text, sizeof text);
   char why[192];
+  MemdescWord w = meta.word(meta.pfn(f));
+  if (slab::SlabAllocator::word_in_cache(w, small_) || slab::SlabAllocator::word_in_cache(w, large_))
+    report_bad_descriptor(op, f, "folio", "not a folio: the address points inside a folio descriptor, not at its start");
   std::snprintf(why, sizeof why, "not a folio: the address lies in no folio descriptor slab (page word %s)", text);
   report_bad_descriptor(op, f, "folio", why);
 }

@@ -39,8 +39,9 @@ class FolioAllocator {
   Folio* alloc(unsigned order, Gfp gfp, FolioKind kind);  // null + last_error on failure
 
   // Drops one reference; the last one frees pages and descriptor. Only a folio descriptor is
-  // accepted: null, or a pointer that lies in no slab of the folio caches, is a report, never a
-  // decrement of whatever it points at (one word load and two compares before the atomic).
+  // accepted: null, a pointer that lies in no slab of the folio caches or inside a descriptor,
+  // is a report, never a decrement of whatever it points at (a word load, two compares and a
+  // slot-boundary multiply before the atomic).
   void put(Folio* f) {
     if (MEMDESC_UNLIKELY(!is_descriptor(f))) report_not_folio(f, "folio_put");
     std::int32_t prev = f->refcount.fetch_sub(1, std::memory_order_acq_rel);
@@ -53,10 +54,14 @@ class FolioAllocator {
   }
   // f lies in a slab of this arena's folio caches (a folio of another arena does not).
   bool is_descriptor(const Folio* f) const {
-    std::uint64_t off = view_.offset(f);
-    if (off >= view_.bytes) return false;
-    MemdescWord w = view_.word_at(off);
-    return slab::SlabAllocator::word_in_cache(w, small_) || slab::SlabAllocator::word_in_cache(w, large_);
+    std::uint64_t off = desc_view_.offset(f);
+    if (off >= desc_view_.bytes) return false;
+    MemdescWord w = desc_view_.word_at(off);
+    // The start of a slot, not a pointer into one (an interior pointer would decrement
+    // whatever field it lands on): slabs are naturally aligned in the region.
+    const slab::KmemCache* c = slab::SlabAllocator::word_in_cache(w, small_) ? small_
+                               : slab::SlabAllocator::word_in_cache(w, large_) ? large_ : nullptr;
+    return c && c->on_slot_boundary(off & ((kPageSize << c->order) - 1));
   }
 
   // The folio whose page `pfn` is, or null for any other page. No reference is taken: the
@@ -90,7 +95,7 @@ class FolioAllocator {
   slab::SlabAllocator* sa_ = nullptr;
   page::PageAllocator* pa_ = nullptr;
   core::Memmap* mm_ = nullptr;
-  core::ArenaView view_;  // the memmap's fast-path fields (put's check)
+  core::ArenaView desc_view_;  // the metadata region's fast-path fields, where descriptors live (put's check; META-OOB)
   slab::KmemCache* small_ = nullptr;  // order-0 folios
   slab::KmemCache* large_ = nullptr;  // order > 0
   std::atomic<std::uint64_t> live_[2] = {};  // published folios: [0] order 0, [1] larger (stats)

@@ -34,6 +34,15 @@ void SlabAllocator::report_unreachable_object(const char* op, const void* p, Mem
   report_wrong_type(op, p, "a slab object of a kmalloc or user cache", text);
 }
 
+// A pointer into the metadata region (META-OOB): one of the arena's own descriptors or handles
+// (SLAB-INTERNAL), or memory between them.
+void SlabAllocator::check_not_metadata(const char* op, const void* p) const {
+  if (!meta_mm_->contains(p)) return;
+  MemdescWord w = meta_mm_->word(meta_mm_->pfn(p));
+  if (w.is(MemdescType::Slab)) report_unreachable_object(op, p, w);
+  report_bad_argument(op, "the address lies in the arena's metadata region (its descriptors), not in the arena");
+}
+
 void* SlabAllocator::kmalloc_class_slow(unsigned id, std::size_t size, Gfp gfp) {
   KmemCache* c = caches_[id].load(std::memory_order_relaxed);
   if (MEMDESC_UNLIKELY(!c)) {
@@ -48,6 +57,7 @@ void* SlabAllocator::kmalloc_class_slow(unsigned id, std::size_t size, Gfp gfp) 
 
 void SlabAllocator::kfree_other_slow(void* p) {
   if (p == nullptr || p == kZeroSizePtr) return;
+  check_not_metadata("kfree", p);
   core::check_in_arena(*mm_, "kfree", p);
   MemdescWord w = mm_->word(mm_->pfn(p));
   if (w.is(MemdescType::Slab)) report_unreachable_object("kfree", p, w);
@@ -63,6 +73,7 @@ void SlabAllocator::kfree_other_slow(void* p) {
 
 std::size_t SlabAllocator::ksize(const void* p) const {
   if (p == nullptr || p == kZeroSizePtr) return 0;
+  check_not_metadata("ksize", p);
   core::check_in_arena(*mm_, "ksize", p);
   MemdescWord w = mm_->word(mm_->pfn(p));
   if (w.is(MemdescType::Slab)) {

@@ -15,13 +15,16 @@ namespace memdesc::slab {
 
 // ---- the allocator and its built-in caches ---------------------------------------------
 
-Result<std::unique_ptr<SlabAllocator>> SlabAllocator::create(page::PageAllocator& pa) {
+Result<std::unique_ptr<SlabAllocator>> SlabAllocator::create(page::PageAllocator& pa, page::PageAllocator& meta) {
   init_link_secret();
   std::unique_ptr<SlabAllocator> sa(new SlabAllocator());
   core::Memmap& mm = pa.memmap();
   sa->pa_ = &pa;
   sa->mm_ = &mm;
   sa->view_ = mm.view();
+  sa->meta_pa_ = &meta;
+  sa->meta_mm_ = &meta.memmap();
+  sa->meta_view_ = meta.memmap().view();
   sa->mags_.init(sa.get(), &pa, &mm);
 
   // The descriptor cache first: its slabs describe themselves (SLAB-SELF), so it needs no
@@ -85,7 +88,12 @@ SlabAllocator::~SlabAllocator() {
 
 // Geometry (slot, slab order, freelist-link place) and magazine sizing, from what the creator
 // asked for; every field set here is immutable afterwards.
-Error KmemCache::init(const SlabCreate& a, unsigned cache_id, SlabAllocator* owner, const core::Memmap* memmap) {
+bool KmemCache::is_internal(const SlabCreate& a, unsigned cache_id) {
+  return a.internal || a.descriptor || cache_id == kDescriptorCacheId;
+}
+
+Error KmemCache::init(const SlabCreate& a, unsigned cache_id, SlabAllocator* owner, const core::Memmap* memmap,
+                      page::PageAllocator* pages) {
   if (a.size == 0 || a.size > (std::size_t{1} << 20)) return Error{Errc::invalid_config, 0, "object size must be 1 B .. 1 MiB"};
   std::size_t al = a.align ? a.align : (a.size >= 16 ? 16 : 8);
   if (a.flags & SLAB_HWCACHE_ALIGN) al = std::max<std::size_t>(al, 64);
@@ -103,7 +111,7 @@ Error KmemCache::init(const SlabCreate& a, unsigned cache_id, SlabAllocator* own
 
   std::snprintf(name, sizeof name, "%s", a.name);
   id = static_cast<std::uint16_t>(cache_id);
-  internal = a.internal || a.descriptor || cache_id == kDescriptorCacheId;
+  internal = is_internal(a, cache_id);
   word_aux = static_cast<std::uint16_t>(cache_id | (internal ? kInternalAux : 0));
   object_size = static_cast<std::uint32_t>(a.size);
   align = static_cast<std::uint32_t>(al);
@@ -111,6 +119,7 @@ Error KmemCache::init(const SlabCreate& a, unsigned cache_id, SlabAllocator* own
   ctor = a.ctor;
   sa = owner;
   mm = memmap;
+  pa = pages;
   std::size_t slot = std::max<std::size_t>(a.size, 8);
   if (kChecked && (a.flags & SLAB_RED_ZONE)) {
     // From the object's last byte on, so that an overflow of a single byte lands in it.
@@ -163,7 +172,8 @@ Error KmemCache::init(const SlabCreate& a, unsigned cache_id, SlabAllocator* own
 }
 
 Result<KmemCache*> SlabAllocator::cache_init(std::unique_ptr<KmemCache> c, const SlabCreate& a, unsigned id) {
-  if (Error e = c->init(a, id, this, mm_)) return e;
+  bool meta = KmemCache::is_internal(a, id);  // META-OOB
+  if (Error e = c->init(a, id, this, meta ? meta_mm_ : mm_, meta ? meta_pa_ : pa_)) return e;
   KmemCache* raw = c.release();
   fast_[id] = {raw->div_magic, ((kPageSize << raw->order) - 1) | (raw->marked ? FastInfo::kMarked : 0)};
   caches_[id].store(raw, std::memory_order_release);
@@ -196,7 +206,7 @@ void SlabAllocator::cache_destroy(KmemCache* c, bool keep_shell) {
     if (c->inuse != 0) report_cache_leak(c->name, c->inuse);
     for (std::uint32_t* head : {&c->partial, &c->empty})
       while (*head != kNil) {
-        Slab* s = slab_of(mm_->addr(*head));
+        Slab* s = c->slab_at(*head);
         c->list_del_locked(s);
         s->next = all;
         all = s->pfn;
@@ -293,14 +303,15 @@ std::uint32_t KmemCache::put_object_locked(Slab* s, void* obj) {
 }
 
 bool SlabAllocator::is_handed_out_locked(KmemCache* c, const void* p) const {
-  std::uint64_t off = view_.offset(p);
-  if (off >= view_.bytes) return false;
-  MemdescWord w = view_.word_at(off, std::memory_order_acquire);
+  const core::ArenaView& v = home_view(c);
+  std::uint64_t off = v.offset(p);
+  if (off >= v.bytes) return false;
+  MemdescWord w = v.word_at(off, std::memory_order_acquire);
   if (!word_in_cache(w, c)) return false;
   const Slab* s = w.desc_as<Slab>();
   std::uint64_t in = off & ((kPageSize << c->order) - 1);
   if (!c->on_slot_boundary(in) || in / c->stride >= s->bump || in / c->stride < c->reserved_slots) return false;
-  const char* base = static_cast<const char*>(mm_->addr(s->pfn));
+  const char* base = static_cast<const char*>(c->mm->addr(s->pfn));
   std::uint32_t steps = 0;
   for (std::uint32_t f = s->freelist; f && steps <= s->objects; ++steps) {
     if (f - 1 == in) return false;  // free already
@@ -310,8 +321,9 @@ bool SlabAllocator::is_handed_out_locked(KmemCache* c, const void* p) const {
   return s->inuse > c->reserved_slots;
 }
 
-Slab* SlabAllocator::slab_of(const void* p) const {
-  return view_.word_at(view_.offset(p), std::memory_order_acquire).desc_as<Slab>();
+Slab* SlabAllocator::slab_of(const KmemCache* c, const void* p) const {
+  const core::ArenaView& v = home_view(c);
+  return v.word_at(v.offset(p), std::memory_order_acquire).desc_as<Slab>();
 }
 
 // ---- slab life cycle -------------------------------------------------------------------------
@@ -331,7 +343,7 @@ Slab* SlabAllocator::new_slab(KmemCache* c) {
   // Straight from the buddy, as discarded slabs go straight back (free_slab_now): a slab is made
   // once per `objects` allocations, and a refill of this thread's page cache would park a
   // batch of blocks (4 x 32 KiB at order 3) where no other thread's slabs could use them.
-  void* mem = pa_->alloc(c->order, GFP_NOCACHE, placeholder);
+  void* mem = c->pa->alloc(c->order, GFP_NOCACHE, placeholder);
   if (!mem) return nullptr;
   // SLAB_POISON: a never-used slot holds the free pattern too, or its first allocation would
   // find the "poison overwritten" (found by fuzz/fuzz_kmalloc).
@@ -343,11 +355,11 @@ Slab* SlabAllocator::new_slab(KmemCache* c) {
   } else {
     s = static_cast<Slab*>(alloc_descriptor(desc_cache_));
     if (!s) {
-      pa_->free(mem, placeholder, "slab unwind");
+      c->pa->free(mem, placeholder, "slab unwind");
       return nullptr;
     }
   }
-  std::uint64_t pfn = mm_->pfn(mem);
+  std::uint64_t pfn = c->mm->pfn(mem);
   s->cache = c;
   s->freelist = 0;
   s->inuse = c->reserved_slots;
@@ -358,21 +370,21 @@ Slab* SlabAllocator::new_slab(KmemCache* c) {
   s->order = c->order;
   s->list = SlabList::None;
   // Publish: the release stores make the initialised descriptor visible with the word.
-  mm_->set_words(pfn, std::uint64_t{1} << c->order, MemdescWord::describe(MemdescType::Slab, s, c->order, c->word_aux));
-  if (c->descriptor) mm_->metadata().descriptors.fetch_add(kPageSize << c->order, std::memory_order_relaxed);
+  c->mm->set_words(pfn, std::uint64_t{1} << c->order, MemdescWord::describe(MemdescType::Slab, s, c->order, c->word_aux));
+  if (c->descriptor) mm_->metadata().descriptors.fetch_add(descriptor_slab_cost(c), std::memory_order_relaxed);
   return s;
 }
 
 void SlabAllocator::free_slab_now(KmemCache* c, Slab* s) {
-  void* mem = mm_->addr(s->pfn);
+  void* mem = c->mm->addr(s->pfn);
   MemdescWord w = MemdescWord::describe(MemdescType::Slab, s, s->order, c->word_aux);
   bool rcu_thread = static_cast<bool>(c->flags & SLAB_TYPESAFE_BY_RCU);  // freed from the RCU callback thread
   // Words first (the pages leave the cache), then the descriptor: a reader that still finds
   // the old word gets a descriptor of the same type, and re-checks the word. The pages go
   // straight to the buddy: a discarded slab is memory the cache did not need, and parking it in
   // this thread's page cache would only hoard it there.
-  pa_->free_direct(mem, w, "slab discard");
-  if (c->descriptor) mm_->metadata().descriptors.fetch_sub(kPageSize << c->order, std::memory_order_relaxed);
+  c->pa->free_direct(mem, w, "slab discard");
+  if (c->descriptor) mm_->metadata().descriptors.fetch_sub(descriptor_slab_cost(c), std::memory_order_relaxed);
   if (c->reserved_slots) return;
   if (rcu_thread) free_to_slab(desc_cache_, s);  // the RCU thread keeps no magazines
   else cache_free(desc_cache_, s);
@@ -393,7 +405,7 @@ void SlabAllocator::discard_slabs(KmemCache* c, std::uint32_t list) {
   // (rcu::call below runs under the cache lock: the thread registered with RCU at its first use
   // of the arena, page::attach_thread_cache, where it held no lock.)
   while (list != kNil) {
-    Slab* s = slab_of(mm_->addr(list));
+    Slab* s = c->slab_at(list);
     list = s->next;
     if (c->flags & SLAB_TYPESAFE_BY_RCU) {  // SLAB-RCU
       LockGuard g(c->lock);
@@ -425,7 +437,7 @@ void SlabAllocator::rcu_discard_cb(rcu::Head* h) {
     c->rcu_inflight = kNil;
   }
   while (list != kNil) {
-    Slab* s = sa->slab_of(sa->mm_->addr(list));
+    Slab* s = c->slab_at(list);
     list = s->next;
     sa->free_slab_now(c, s);
   }

@@ -13,6 +13,7 @@
 
 #include "base/base.hpp"
 #include "core/core.hpp"
+#include "page/page.hpp"
 #include "rcu/rcu.hpp"
 #include "slab/magazine_pair.hpp"
 #include "slab/slab_desc.hpp"
@@ -57,7 +58,10 @@ class KmemCache {
   std::uint32_t mag_cap_max = 0;  // the magazine capacity MAG-GROW stops at
   SlabFlags flags;
   void (*ctor)(void*) = nullptr;
-  const core::Memmap* mm = nullptr;  // the arena's: slab pfns to addresses and descriptors
+  // Where its slabs come from: the arena for a user's cache, the metadata region for a layer's
+  // own (META-OOB: no descriptor or handle shares a page range with user memory).
+  const core::Memmap* mm = nullptr;     // slab pfns to addresses and descriptors
+  page::PageAllocator* pa = nullptr;    // the pages of its slabs
   // Set by kmem_cache_destroy, which keeps the object as a shell (id kDeadCacheId) until the
   // arena goes, so that a later use of the cache is a precise report, not a use after free.
   std::atomic<bool> dead{false};
@@ -98,7 +102,11 @@ class KmemCache {
   mutable RankedMutex live_mu{LockRank::SlabLive};
   std::unordered_set<std::uintptr_t> live GUARDED_BY(live_mu);
 
-  [[nodiscard]] Error init(const SlabCreate& a, unsigned cache_id, SlabAllocator* owner, const core::Memmap* memmap);
+  [[nodiscard]] Error init(const SlabCreate& a, unsigned cache_id, SlabAllocator* owner, const core::Memmap* memmap,
+                           page::PageAllocator* pages);
+  // A layer's own cache (descriptors always are, and the descriptor cache): unreachable through
+  // kfree / ksize (SLAB-INTERNAL), its slabs in the metadata region (META-OOB).
+  static bool is_internal(const SlabCreate& a, unsigned cache_id);
   bool on_slot_boundary(std::uint64_t off) const { return off * div_magic < div_magic; }
   Slab* slab_at(std::uint32_t pfn) const { return mm->word(pfn).desc_as<Slab>(); }  // a slab of this cache
 

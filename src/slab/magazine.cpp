@@ -38,7 +38,7 @@ std::uint32_t Magazines::flush_everywhere(KmemCache* c) {
     auto* ctx = static_cast<ThreadSlabCtx*>(p);
     MagazinePair& m = ctx->pair_of(c->id);  // kNoMagazines: cap 0
     if (!m.cap) return;
-    discard = splice(flush_pair(c, m), discard);
+    discard = splice(c, flush_pair(c, m), discard);
     ctx->sub_bytes(release_pair(m));
   });
   return discard;
@@ -115,7 +115,7 @@ void Magazines::reclaim_orphan(KmemCache* c, void* const* objs, std::uint32_t n)
     LockGuard g(c->lock);
     for (std::uint32_t i = 0; i < n; ++i) {
       if (!sa_->is_handed_out_locked(c, objs[i])) continue;  // torn, or already back: left
-      Slab* s = sa_->slab_of(objs[i]);
+      Slab* s = sa_->slab_of(c, objs[i]);
       if (std::uint32_t d = c->put_object_locked(s, objs[i]); d != kNil) {
         s->next = discard;
         discard = d;
@@ -238,15 +238,15 @@ std::uint32_t Magazines::flush_pair(KmemCache* c, MagazinePair& m) {
   std::uint32_t discard = m.count ? flush(c, m, m.count) : kNil;
   if (m.prev_count) {
     swap(m);
-    discard = splice(flush(c, m, m.count), discard);
+    discard = splice(c, flush(c, m, m.count), discard);
     swap(m);
   }
   return discard;
 }
 
-std::uint32_t Magazines::splice(std::uint32_t list, std::uint32_t onto) {
+std::uint32_t Magazines::splice(const KmemCache* c, std::uint32_t list, std::uint32_t onto) {
   while (list != kNil) {
-    Slab* s = sa_->slab_of(mm_->addr(list));
+    Slab* s = c->slab_at(list);
     std::uint32_t next = s->next;
     s->next = onto;
     onto = list;
@@ -267,7 +267,7 @@ bool Magazines::refill(KmemCache* c, MagazinePair& m) {
       while (m.count < batch_of(m)) {
         std::uint32_t head = c->partial != kNil ? c->partial : c->empty;
         if (head == kNil) break;
-        Slab* s = sa_->slab_of(mm_->addr(head));
+        Slab* s = c->slab_at(head);
         if (s->list == SlabList::Empty) {  // an empty slab starts to be used: partial
           c->list_del_locked(s);
           c->list_add_locked(s, SlabList::Partial);
@@ -301,7 +301,7 @@ std::uint32_t Magazines::flush(KmemCache* c, MagazinePair& m, std::uint32_t n) {
 
 std::uint32_t Magazines::put_objects_locked(KmemCache* c, void* const* objs, std::uint32_t n, std::uint32_t discard) {
   for (std::uint32_t i = 0; i < n; ++i) {
-    Slab* s = sa_->slab_of(objs[i]);
+    Slab* s = sa_->slab_of(c, objs[i]);
     std::uint32_t d = c->put_object_locked(s, objs[i]);
     if (d != kNil) {  // emptied beyond what the cache keeps: onto the discard list
       s->next = discard;

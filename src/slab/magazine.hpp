@@ -93,7 +93,7 @@ class Magazines {
   // an old-size magazine) half of its objects go back to their slabs; discards returned.
   [[nodiscard]] std::uint32_t unload(KmemCache* c, MagazinePair& m);
   std::uint32_t depot_drain(KmemCache* c);  // every depot object back to its slab; discards returned
-  [[nodiscard]] std::uint32_t splice(std::uint32_t list, std::uint32_t onto);  // pfn-linked slab lists
+  [[nodiscard]] std::uint32_t splice(const KmemCache* c, std::uint32_t list, std::uint32_t onto);  // pfn-linked slab lists
 
  private:
   MagazinePair* make_pair(ThreadSlabCtx* ctx, KmemCache* c);

@@ -28,7 +28,9 @@ namespace memdesc::slab {
 
 class SlabAllocator {
  public:
-  static Result<std::unique_ptr<SlabAllocator>> create(page::PageAllocator& pa);
+  // `pa` gives the pages of users' caches (kmalloc's among them); `meta`, of the metadata
+  // region, those of the layers' own caches: descriptors and handles (META-OOB).
+  static Result<std::unique_ptr<SlabAllocator>> create(page::PageAllocator& pa, page::PageAllocator& meta);
   ~SlabAllocator();
   SlabAllocator(const SlabAllocator&) = delete;
   SlabAllocator& operator=(const SlabAllocator&) = delete;
@@ -61,9 +63,10 @@ class SlabAllocator {
 
   MEMDESC_FAST_PATH void cache_free(KmemCache* c, void* p) {
     if (MEMDESC_UNLIKELY(c->sa != this)) report_foreign_cache(c, "kmem_cache_free");
-    std::uint64_t off = view_.offset(p);
-    if (MEMDESC_UNLIKELY(off >= view_.bytes)) free_bad_slow(c, p, "kmem_cache_free");
-    MemdescWord w = view_.word_at(off);
+    const core::ArenaView& v = home_view(c);  // META-OOB: a flag on the line the check loaded
+    std::uint64_t off = v.offset(p);
+    if (MEMDESC_UNLIKELY(off >= v.bytes)) free_bad_slow(c, p, "kmem_cache_free");
+    MemdescWord w = v.word_at(off);
     if (MEMDESC_UNLIKELY(!w.is(MemdescType::Slab) || w.aux() != c->word_aux)) free_bad_slow(c, p, "kmem_cache_free");
     free_object(c->id, p, off, "kmem_cache_free");
   }
@@ -102,6 +105,12 @@ class SlabAllocator {
   }
 
   std::size_t ksize(const void* p) const;
+  // The metadata region's view: where the objects of internal caches (descriptors, handles)
+  // live. A layer that checks a descriptor pointer looks its word up here.
+  const core::ArenaView& meta_view() const { return meta_view_; }
+  const core::Memmap& meta_memmap() const { return *meta_mm_; }
+  // The view in which c's slabs lie (META-OOB).
+  const core::ArenaView& home_view(const KmemCache* c) const { return c->internal ? meta_view_ : view_; }
   void* krealloc(void* p, std::size_t size, Gfp gfp);
   void* kcalloc(std::size_t n, std::size_t size, Gfp gfp);
 
@@ -132,7 +141,8 @@ class SlabAllocator {
     std::vector<std::uint64_t> partial = std::vector<std::uint64_t>(kMaxCaches);
     std::vector<std::uint64_t> empty = std::vector<std::uint64_t>(kMaxCaches);
   };
-  std::uint64_t validate_slab(std::uint64_t pfn, MemdescWord w, SlabCensus& census) const;
+  // `mm`: the memmap whose walk met the slab (the arena's or the metadata region's).
+  std::uint64_t validate_slab(const core::Memmap& mm, std::uint64_t pfn, MemdescWord w, SlabCensus& census) const;
   void validate_caches(const SlabCensus& census) const;
   std::vector<SlabCacheInfo> slabinfo() const;
 
@@ -206,6 +216,7 @@ class SlabAllocator {
   MEMDESC_SLOW_PATH void* kmalloc_class_slow(unsigned id, std::size_t size, Gfp gfp);
   MEMDESC_SLOW_PATH void kfree_other_slow(void* p);
   [[noreturn]] void report_unreachable_object(const char* op, const void* p, MemdescWord w) const;
+  void check_not_metadata(const char* op, const void* p) const;
   [[noreturn]] MEMDESC_SLOW_PATH void free_bad_slow(KmemCache* c, void* p, const char* op);
   [[noreturn]] MEMDESC_SLOW_PATH void double_free_slow(KmemCache* c, void* p, const char* op);
   [[noreturn]] MEMDESC_SLOW_PATH void free_bad_id_slow(unsigned id, void* p, const char* op);
@@ -219,7 +230,11 @@ class SlabAllocator {
   void put_to_slab(KmemCache* c, void* p);   // the same without the checked-build bookkeeping
   void rcu_wait_idle(KmemCache* c);         // until no deferred slab free of c is pending
   static void rcu_discard_cb(rcu::Head* h);
-  Slab* slab_of(const void* p) const;
+  Slab* slab_of(const KmemCache* c, const void* p) const;  // p: an object of c
+  // What a descriptor slab costs: its pages, and their words in the metadata region.
+  static std::uint64_t descriptor_slab_cost(const KmemCache* c) {
+    return (kPageSize + sizeof(std::uint64_t)) << c->order;
+  }
   Result<KmemCache*> cache_init(std::unique_ptr<KmemCache> c, const SlabCreate& a, unsigned id);
   void checked_on_alloc(KmemCache* c, void* p);
   void checked_on_free(KmemCache* c, void* p, const char* op);
@@ -228,6 +243,10 @@ class SlabAllocator {
   page::PageAllocator* pa_ = nullptr;
   Magazines mags_;  // thread contexts, magazine pairs, depot exchanges
   core::Memmap* mm_ = nullptr;
+  // The metadata region (META-OOB): internal caches' slabs. Immutable after create().
+  core::ArenaView meta_view_;
+  page::PageAllocator* meta_pa_ = nullptr;
+  core::Memmap* meta_mm_ = nullptr;
   KmemCache* desc_cache_ = nullptr;
   std::atomic<KmemCache*> caches_[kMaxCaches] = {};  // caches_lock_ to change; lockless reads
   // What the free fast path needs of cache `id`, dense so it costs one load: written when the

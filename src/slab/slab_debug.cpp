@@ -57,7 +57,7 @@ void SlabAllocator::report_foreign_cache(const KmemCache* c, const char* op) con
 
 void SlabAllocator::free_bad_slow(KmemCache* c, void* p, const char* op) {
   if (c) check_alive(c, op);
-  core::FoundWord f = core::diagnose_free(*mm_, op, p);  // foreign pointer, double free
+  core::FoundWord f = core::diagnose_free(c ? *c->mm : *mm_, op, p);  // foreign pointer, double free
   MemdescWord w = f.word;
   if (!w.is(MemdescType::Slab)) {
     char want[64];
@@ -116,16 +116,20 @@ std::vector<SlabCacheInfo> SlabAllocator::slabinfo() const {
 
 // The slab whose first page is pfn (word w): SLAB-WORD, SLAB-COUNT and its list (SLAB-LIST),
 // counted into `census`; its page count.
-std::uint64_t SlabAllocator::validate_slab(std::uint64_t pfn, MemdescWord w, SlabCensus& census) const {
+std::uint64_t SlabAllocator::validate_slab(const core::Memmap& mm, std::uint64_t pfn, MemdescWord w, SlabCensus& census) const {
   auto* s = w.desc_as<Slab>();
   KmemCache* c = caches_[cache_id_of_aux(w.aux())].load(std::memory_order_acquire);
+  if (c && c->word_aux == w.aux() && c->mm != &mm)
+    report_invariant("META-OOB", "pfn %llu: a slab of cache %s in the %s", static_cast<unsigned long long>(pfn), c->name,
+                     c->internal ? "arena (a layer's own cache belongs in the metadata region)"
+                                 : "metadata region (a user's cache belongs in the arena)");
   if (!c || c->word_aux != w.aux() || s->cache != c || s->pfn != pfn || s->order != w.order())
     report_invariant("SLAB-WORD", "pfn %llu: word %s does not match its descriptor", static_cast<unsigned long long>(pfn),
                      to_string(w).c_str());
-  mm_->check_block_words("SLAB-WORD", "slab", pfn, std::uint64_t{1} << s->order, w);
+  mm.check_block_words("SLAB-WORD", "slab", pfn, std::uint64_t{1} << s->order, w);
   LockGuard g(c->lock);
   std::uint32_t nfree = 0;
-  char* base = static_cast<char*>(mm_->addr(pfn));
+  char* base = static_cast<char*>(mm.addr(pfn));
   for (std::uint32_t f = s->freelist; f; ++nfree) {
     if (f - 1 >= std::uint32_t{s->bump} * c->stride || !c->on_slot_boundary(f - 1) || nfree > s->objects)
       report_invariant("SLAB-COUNT", "cache %s slab pfn %llu: freelist corrupted", c->name, static_cast<unsigned long long>(pfn));

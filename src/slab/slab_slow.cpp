@@ -78,7 +78,7 @@ std::size_t SlabAllocator::shrink(KmemCache* c) {
   {
     LockGuard g(c->lock);
     while (c->empty != kNil) {
-      Slab* s = slab_of(mm_->addr(c->empty));
+      Slab* s = c->slab_at(c->empty);
       c->list_del_locked(s);
       --c->nr_slabs;
       s->next = list;

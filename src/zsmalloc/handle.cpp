@@ -13,11 +13,14 @@ namespace memdesc::zsmalloc {
 void Pool::bad_handle(ZsHandle h, const char* op, const char* why) const { report_bad_handle(op, h, name_.c_str(), why); }
 
 void Pool::check_handle(ZsHandle h, const char* op) const {
-  const core::Memmap& mm = *mm_;
+  const core::ArenaView& v = meta_view_;  // handles live in the metadata region (META-OOB)
   if (MEMDESC_UNLIKELY(h == 0)) bad_handle(h, op, "handle 0 (never a valid handle)");
-  if (MEMDESC_UNLIKELY(!mm.contains(reinterpret_cast<void*>(h)) || (h & 7) != 0))
-    bad_handle(h, op, "not a handle: outside the arena or misaligned");
-  MemdescWord w = mm.word(mm.pfn(reinterpret_cast<void*>(h)));
+  std::uint64_t off = v.offset(reinterpret_cast<void*>(h));
+  if (MEMDESC_UNLIKELY(off >= v.bytes || (h & 7) != 0))
+    bad_handle(h, op, mm_->contains(reinterpret_cast<void*>(h))
+                          ? "not a handle: an address of the arena (handles live in its metadata region)"
+                          : "not a handle: outside the arena's metadata region or misaligned");
+  MemdescWord w = v.word_at(off, std::memory_order_acquire);
   if (MEMDESC_UNLIKELY(!slab::SlabAllocator::word_in_cache(w, handle_cache_)))
     bad_handle(h, op, "not a handle of this pool (its page belongs to no handle slot of the pool)");
   if constexpr (kChecked) {

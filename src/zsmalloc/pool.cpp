@@ -54,6 +54,7 @@ Result<std::unique_ptr<Pool>> Pool::create(slab::SlabAllocator& sa, page::PageAl
   p->sa_ = &sa;
   p->pa_ = &pa;
   p->mm_ = &pa.memmap();
+  p->meta_view_ = sa.meta_view();
   p->page_gfp_ = cfg.movable ? GFP_MOVABLE : GFP_NONE;
   if (p->mm_->pages() >= (std::uint64_t{1} << (64 - kObjIndexBits)))
     return Error{Errc::invalid_config, 0, "arena too large for zsmalloc object encoding"};

@@ -150,6 +150,7 @@ class Pool {
   slab::SlabAllocator* sa_ = nullptr;
   page::PageAllocator* pa_ = nullptr;
   core::Memmap* mm_ = nullptr;
+  core::ArenaView meta_view_;  // the metadata region, where handles live (META-OOB): check_handle's
   slab::KmemCache* zspage_cache_ = nullptr;  // descriptors: TYPESAFE_BY_RCU, descriptor metadata
   slab::KmemCache* handle_cache_ = nullptr;  // 8-byte handle slots
   Gfp page_gfp_ = GFP_NONE;

@@ -157,6 +157,34 @@ TEST_F(Corruption, DepotMaxTooManyMagazines) {
       violated("DEPOT-MAX") + ": cache corrupt");
 }
 
+// META-OOB: a layer's own slab met in the arena (here: a descriptor slab's word copied onto an
+// arena page), and a page of the metadata region that holds anything but a slab.
+TEST_F(Corruption, MetaOobADescriptorSlabInTheArena) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        core::Memmap& meta = ArenaTestAccess::metadata_region(*a);
+        core::Memmap& arena = ArenaTestAccess::arena(*a);
+        auto* s = desc_of<slab::Slab>(*a, a->kmalloc(64));  // a slab descriptor: in the region
+        void* page = a->alloc_pages(0);
+        arena.set_word(arena.pfn(page), meta.word(meta.pfn(s)));
+        a->validate();
+      },
+      violated("META-OOB") + ": pfn [0-9]+: a slab of cache slab_descriptor in the arena");
+}
+
+TEST_F(Corruption, MetaOobARegionPageThatIsNotASlab) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        core::Memmap& meta = ArenaTestAccess::metadata_region(*a);
+        auto* s = desc_of<slab::Slab>(*a, a->kmalloc(64));
+        meta.set_word(meta.pfn(s), MemdescWord::misc(MiscSubtype::Pages, 0));
+        a->validate();
+      },
+      violated("META-OOB") + ": metadata region pfn [0-9]+ has word Misc");
+}
+
 // ---- folios and fragments -------------------------------------------------------------------
 
 TEST_F(Corruption, FolioRefPublishedWithRefcountZero) {

@@ -159,8 +159,26 @@ TEST_F(FolioFragDeath, FolioPutOfNullOrOfANonFolio) {
         auto a = test::make_arena(16 << 20);
         a->folio_put(static_cast<Folio*>(a->kmalloc(64)));
       },
+      "memdesc: bad descriptor: folio_put\\(folio 0x[0-9a-f]+\\): not a folio: the address is arena memory");
+  // A descriptor of the metadata region that is not a folio: a zsmalloc handle slot.
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        auto pool = a->zs_create_pool().value();
+        ZsHandle h = pool->malloc(64).value();
+        a->folio_put(reinterpret_cast<Folio*>(h));
+      },
       "memdesc: bad descriptor: folio_put\\(folio 0x[0-9a-f]+\\): not a folio: the address lies in no folio descriptor slab "
       "\\(page word Slab");
+  // Inside a live folio descriptor: never a decrement of the field it lands on.
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        Folio* f = a->folio_alloc(0);
+        a->folio_put(reinterpret_cast<Folio*>(reinterpret_cast<char*>(f) + 8));
+      },
+      "memdesc: bad descriptor: folio_put\\(folio 0x[0-9a-f]+\\): not a folio: the address points inside a folio "
+      "descriptor, not at its start");
   EXPECT_DEATH(
       {
         auto a = test::make_arena(16 << 20);

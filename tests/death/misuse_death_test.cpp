@@ -235,6 +235,6 @@ TEST_F(MisuseDeath, AFolioOfAnotherArena) {
         auto b = test::make_arena(16 << 20);
         b->folio_put(a->folio_alloc(0));
       },
-      "memdesc: bad descriptor: folio_put\\(folio 0x[0-9a-f]+\\): not a folio: the address is outside the arena \\(a folio "
-      "of another arena\\?\\)");
+      "memdesc: bad descriptor: folio_put\\(folio 0x[0-9a-f]+\\): not a folio: the address is outside the arena's metadata "
+      "region \\(a folio of another arena\\?\\)");
 }

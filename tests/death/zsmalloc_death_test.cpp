@@ -76,6 +76,15 @@ TEST_F(ZsDeath, ForgedHandleFromKmalloc) {
         void* k = a->kmalloc(8);
         p->write(reinterpret_cast<ZsHandle>(k), "x", 1);
       },
+      "memdesc: bad handle: zs_obj_write\\(pool d, handle 0x[0-9a-f]+\\): not a handle: an address of the arena "
+      "\\(handles live in its metadata region\\)");
+  // In the metadata region, but a folio descriptor's slot, not a handle's.
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        auto p = pool_of(*a);
+        p->write(reinterpret_cast<ZsHandle>(a->folio_alloc(0)), "x", 1);
+      },
       "memdesc: bad handle: zs_obj_write\\(pool d, handle 0x[0-9a-f]+\\): not a handle of this pool");
 }
 
@@ -99,7 +108,8 @@ TEST_F(ZsDeath, HandleOutsideTheArena) {
         static std::uint64_t outside = 0;
         p->free(reinterpret_cast<ZsHandle>(&outside));
       },
-      "memdesc: bad handle: zs_free\\(pool d, handle 0x[0-9a-f]+\\): not a handle: outside the arena or misaligned");
+      "memdesc: bad handle: zs_free\\(pool d, handle 0x[0-9a-f]+\\): not a handle: outside the arena's metadata region or "
+      "misaligned");
 }
 
 TEST_F(ZsDeath, ReadBeyondTheObject) {

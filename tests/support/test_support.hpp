@@ -9,6 +9,14 @@
 #include <memdesc/memdesc.hpp>
 #include <memory>
 
+namespace memdesc {
+// The two memmaps of an arena, for tests that write words on purpose (corruption tests).
+struct ArenaTestAccess {
+  static core::Memmap& arena(Arena& a) { return *a.mm_; }
+  static core::Memmap& metadata_region(Arena& a) { return *a.meta_mm_; }
+};
+}  // namespace memdesc
+
 namespace memdesc::test {
 
 inline std::unique_ptr<Arena> make_arena(ArenaConfig cfg) {

@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/memmap.hpp"
 #include "platform/os.hpp"
 #include "test_support.hpp"
 
@@ -256,4 +257,81 @@ TEST(ArenaEdges, FreePagesOfNullIsANoOp) {
   a->free_pages(nullptr);
   a->kfree(nullptr);
   a->validate();
+}
+
+// META-OOB: every descriptor and handle lives in the metadata region, never in the arena, so no
+// write past a user object reaches one. Every layer that makes descriptors is exercised, then
+// every word of the arena that carries a pointer is checked.
+TEST(ArenaLayout, DescriptorsAndHandlesLiveInTheMetadataRegion) {
+  auto a = make_arena(16 << 20);
+  ASSERT_TRUE(a);
+  ArenaInfo before = a->info();
+  EXPECT_GE(before.metadata_region_bytes, before.arena_bytes / 4);  // room for the worst case
+  void* k = a->kmalloc(64);
+  auto c = a->kmem_cache_create("user", 200).value();
+  void* o = a->kmem_cache_alloc(c);
+  Folio* f0 = a->folio_alloc(0);
+  Folio* f2 = a->folio_alloc(2);
+  PageFragCache fc = a->page_frag_cache();
+  void* frag = fc.alloc(100);
+  auto pool = a->zs_create_pool().value();
+  ZsHandle h = pool->malloc(40).value();
+  ASSERT_TRUE(k && o && f0 && f2 && frag);
+  for (const void* d : {static_cast<const void*>(f0), static_cast<const void*>(f2), reinterpret_cast<const void*>(h)})
+    EXPECT_FALSE(a->contains(d)) << d;
+  std::uint64_t pointers = 0;
+  for (std::uint64_t pfn = 0; pfn < a->pages(); ++pfn) {
+    MemdescWord w = a->pfn_to_memdesc(pfn);
+    if (!type_has_pointer(w.type())) continue;
+    ++pointers;
+    EXPECT_FALSE(a->contains(w.desc())) << "pfn " << pfn << ": " << to_string(w);
+  }
+  EXPECT_GE(pointers, 6u);  // kmalloc and user slabs, two folios (5 pages), a frag block, a zspage
+  EXPECT_GT(a->info().metadata.descriptors, before.metadata.descriptors);
+  EXPECT_LT(a->info().metadata_region_free_pages, before.metadata_region_free_pages);
+  a->validate();
+  pool->free(h);
+  pool.reset();
+  fc.drain();
+  a->folio_put(f2);
+  a->folio_put(f0);
+  a->kmem_cache_free(c, o);
+  a->kmem_cache_destroy(c);
+  a->kfree(k);
+  a->shrink();
+  a->validate();
+}
+
+// ARENA-GUARD: a write that runs off either end of the arena, or of the metadata region,
+// faults at once (in every build) instead of landing in the next mapping.
+TEST(ArenaLayoutDeath, WritesPastEitherEndFault) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        auto a = make_arena(16 << 20);
+        auto* last = static_cast<volatile char*>(a->pfn_to_virt(a->pages() - 1));
+        last[kPageSize] = 1;  // one byte past the arena's end
+      },
+      "");
+  EXPECT_DEATH(
+      {
+        auto a = make_arena(16 << 20);
+        auto* first = static_cast<volatile char*>(a->pfn_to_virt(0));
+        first[-1] = 1;  // one byte before its start
+      },
+      "");
+  EXPECT_DEATH(
+      {
+        auto a = make_arena(16 << 20);
+        auto& region = ArenaTestAccess::metadata_region(*a);
+        reinterpret_cast<volatile char*>(region.base())[-1] = 1;  // before the metadata region
+      },
+      "");
+  EXPECT_DEATH(
+      {
+        auto a = make_arena(16 << 20);
+        auto& region = ArenaTestAccess::metadata_region(*a);
+        reinterpret_cast<volatile char*>(region.base() + region.bytes())[0] = 1;  // past its end
+      },
+      "");
 }

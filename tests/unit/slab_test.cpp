@@ -490,7 +490,9 @@ TEST(KmemCache, ManyCachesAndIdsAreReused) {
 TEST(KmemCache, ADescriptorCacheMustBeTypesafeByRcu) {
   auto mm = core::Memmap::create(16 << 20, 10, 0);
   auto pa = page::PageAllocator::create(*mm.value(), {});
-  auto sa = slab::SlabAllocator::create(*pa.value());
+  auto meta_mm = core::Memmap::create(16 << 20, 10, 0);
+  auto meta = page::PageAllocator::create(*meta_mm.value(), {.thread_cache = false});
+  auto sa = slab::SlabAllocator::create(*pa.value(), *meta.value());
   ASSERT_TRUE(sa.ok());
   slab::SlabCreate plain{.name = "desc", .size = 32, .descriptor = true};
   auto bad = sa.value()->cache_create(plain);
@@ -509,7 +511,9 @@ TEST(KmemCache, ADescriptorCacheMustBeTypesafeByRcu) {
 TEST(KmemCache, ShellsOfDestroyedCachesAreBounded) {
   auto mm = core::Memmap::create(16 << 20, 10, 0);
   auto pa = page::PageAllocator::create(*mm.value(), {});
-  auto sa = slab::SlabAllocator::create(*pa.value());
+  auto meta_mm = core::Memmap::create(16 << 20, 10, 0);
+  auto meta = page::PageAllocator::create(*meta_mm.value(), {.thread_cache = false});
+  auto sa = slab::SlabAllocator::create(*pa.value(), *meta.value());
   ASSERT_TRUE(sa.ok());
   slab::SlabAllocator& s = *sa.value();
   for (int i = 0; i < 300; ++i) {
