@@ -146,18 +146,18 @@ int run_zs_stats(unsigned objects, bool json) {
 }
 
 int run_zram(const std::vector<std::string>& files, const std::string& algo, bool json) {
-  // Read everything first: the arena is sized from the data.
-  std::vector<std::vector<char>> data;
+  // The sizes first (the arena and the store are sized from them); the data is streamed a page
+  // at a time, twice (store, then load and compare), so a large file costs no more than its
+  // compressed pages.
+  std::vector<std::uint64_t> sizes;
   std::uint64_t pages = 0;
   for (const auto& f : files) {
     // Regular files only: a device (/dev/zero) or a FIFO would be read without end.
     struct stat st {};
     if (::stat(f.c_str(), &st) != 0) throw std::runtime_error("cannot read " + f + ": " + std::strerror(errno));
     if (!S_ISREG(st.st_mode)) throw std::runtime_error(f + " is not a regular file (zram reads regular files only)");
-    std::ifstream in(f, std::ios::binary);
-    if (!in) throw std::runtime_error("cannot read " + f);
-    data.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    pages += (data.back().size() + kPageSize - 1) / kPageSize;
+    sizes.push_back(static_cast<std::uint64_t>(st.st_size));
+    pages += (sizes.back() + kPageSize - 1) / kPageSize;
   }
   if (pages == 0) throw std::runtime_error("no data: the files are empty");
   auto a = make_arena_or_die(std::max<std::size_t>(std::size_t{64} << 20, pages * kPageSize * 2));
@@ -170,19 +170,28 @@ int run_zram(const std::vector<std::string>& files, const std::string& algo, boo
   ZramStore& z = *zr.value();
 
   std::vector<char> page(kPageSize), out(kPageSize);
-  std::uint64_t index = 0, mismatches = 0;
+  std::uint64_t mismatches = 0;
+  // Each page of each file as stat sized it (a file that shrank since is an error; one that
+  // grew is read up to that size), its last page zero-padded.
   auto for_each_page = [&](auto&& fn) {
-    index = 0;
-    for (const auto& d : data)
-      for (std::size_t off = 0; off < d.size(); off += kPageSize, ++index) {
-        std::size_t n = std::min(kPageSize, d.size() - off);
-        std::memcpy(page.data(), d.data() + off, n);
-        std::memset(page.data() + n, 0, kPageSize - n);  // a file's last page is zero-padded
+    std::uint64_t index = 0;
+    for (std::size_t k = 0; k < files.size(); ++k) {
+      std::ifstream in(files[k], std::ios::binary);
+      if (!in) throw std::runtime_error("cannot read " + files[k]);
+      for (std::uint64_t off = 0; off < sizes[k]; off += kPageSize, ++index) {
+        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kPageSize, sizes[k] - off));
+        in.read(page.data(), static_cast<std::streamsize>(n));
+        if (static_cast<std::size_t>(in.gcount()) != n) throw std::runtime_error(files[k] + " changed while it was read");
+        std::memset(page.data() + n, 0, kPageSize - n);
         fn(index, n);
       }
+    }
   };
   for_each_page([&](std::uint64_t i, std::size_t) {
     if (Error e = z.store(i, page.data())) throw std::runtime_error("zram store: " + describe(e));
+    if ((i + 1) % 262144 == 0)  // progress on large inputs: every GiB
+      std::fprintf(stderr, "zram: %llu of %llu pages stored\n", static_cast<unsigned long long>(i + 1),
+                   static_cast<unsigned long long>(pages));
   });
   ZramStats stored = z.stats();
   for_each_page([&](std::uint64_t i, std::size_t n) {

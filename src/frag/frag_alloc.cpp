@@ -119,10 +119,22 @@ void FragAllocator::forget(PageFragCache& c) {
   c.desc_ = nullptr;
 }
 
+// FRAG-BIAS in every build: while the cache holds its block, refcount >= bias (each fragment out
+// holds one reference more). Found below it when the cache lets go: a fragment of the block was
+// freed twice (before it could free the block under a live fragment).
+void FragAllocator::check_bias(const PageFragCache& c, std::int32_t prev) const {
+  if (MEMDESC_UNLIKELY(prev < static_cast<std::int32_t>(c.bias_)))
+    report_bad_descriptor("page_frag_free", reinterpret_cast<const void*>(c.va_), "page_frag block",
+                          "more frees than fragments handed out: a fragment of this block was freed twice "
+                          "(found when its cache let the block go)");
+}
+
 bool FragAllocator::retire(PageFragCache& c) {
   std::atomic<std::int32_t>& ref = refcount_of(c);
   // FRAG-BIAS: keep one reference while looking, so the block cannot be freed under us.
-  if (ref.fetch_sub(c.bias_ - 1, std::memory_order_acq_rel) == c.bias_) {
+  std::int32_t prev = ref.fetch_sub(c.bias_ - 1, std::memory_order_acq_rel);
+  check_bias(c, prev);
+  if (prev == static_cast<std::int32_t>(c.bias_)) {
     // Only our reference is left: every fragment came back. Reuse the block in place.
     ref.fetch_add(kFragBias - 1, std::memory_order_relaxed);
     c.bias_ = kFragBias;
@@ -139,10 +151,12 @@ bool FragAllocator::retire(PageFragCache& c) {
 void FragAllocator::drain(PageFragCache& c) {
   std::atomic<std::int32_t>& ref = refcount_of(c);
   if (c.kind_ == FragBlock::Folio) {
-    ref.fetch_sub(c.bias_ - 1, std::memory_order_acq_rel);
+    check_bias(c, ref.fetch_sub(c.bias_ - 1, std::memory_order_acq_rel));
     fa_->put(static_cast<Folio*>(c.desc_));
-  } else if (ref.fetch_sub(c.bias_, std::memory_order_acq_rel) == c.bias_) {
-    release_block(static_cast<PageFrag*>(c.desc_));
+  } else {
+    std::int32_t prev = ref.fetch_sub(c.bias_, std::memory_order_acq_rel);
+    check_bias(c, prev);
+    if (prev == static_cast<std::int32_t>(c.bias_)) release_block(static_cast<PageFrag*>(c.desc_));
   }
   forget(c);
 }

@@ -88,7 +88,7 @@ ZsMigrateResult Pool::migrate_page(std::uint64_t pfn) {
     // Objects that start in the page get their handles rewritten; those that only end in it
     // are named by the page they start in and need nothing (ZS-HANDLE).
     zs->pfn[pos] = newpfn;
-    if constexpr (asan::kOn) poison_free_slots_in_page(cls, zs, pos);
+    if constexpr (asan::kOn) poison_slots_in_page(cls, zs, pos);
     for (std::uint32_t idx = first_index_in_page(cls->size, pos);
          idx < cls->objs && std::uint64_t{idx} * cls->size < (std::uint64_t{pos} + 1) * kPageSize; ++idx)
       if (ZsHandle h = slot_handle(cls, zs, idx)) record(h, make_obj(newpfn, idx));

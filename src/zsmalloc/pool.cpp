@@ -215,13 +215,21 @@ const void* Pool::read_begin(ZsHandle h, void* local_copy, std::size_t len) {
 
 void Pool::read_end(ZsHandle h, const void* /*mem*/) {
   // ZS-PIN: the pin this thread took in read_begin, and only that one.
-  check_handle(h, "zs_obj_read_end");
   int i = tls_pins.find(this, h);
+  // Pinned here but freed since: zs_free ran on another thread between this thread's read_begin
+  // and read_end. The report names that, not this (correct) read_end.
+  if (MEMDESC_UNLIKELY(i >= 0 && !handle_is_live(h)))
+    bad_handle(h, "zs_obj_read_end", "object freed (by another thread) while this thread held it between read_begin and read_end");
+  check_handle(h, "zs_obj_read_end");
   if (MEMDESC_UNLIKELY(i < 0))
     bad_handle(h, "zs_obj_read_end", "read_end without read_begin on this thread (or a second read_end)");
   // The object cannot move while we hold its zspage's read lock, so the handle still leads
   // there without the pool lock.
   Loc l = locate(h, "zs_obj_read_end");
+  // Fast builds do not track handles one by one: a handle freed elsewhere and reused for an
+  // object of another zspage shows here. Checked builds found any free above, so this is a move.
+  if (MEMDESC_UNLIKELY(!kChecked && l.zs != tls_pins.pin[i].zs))
+    bad_handle(h, "zs_obj_read_end", "object freed (by another thread) while this thread held it between read_begin and read_end");
   if (MEMDESC_UNLIKELY(l.zs != tls_pins.pin[i].zs || l.zs->lock.load(std::memory_order_relaxed) <= 0))
     report_invariant("ZS-PIN", "pool %s: handle %#llx moved while pinned", name_.c_str(), static_cast<unsigned long long>(h));
   tls_pins.pin[i] = tls_pins.pin[--tls_pins.n];

@@ -95,6 +95,8 @@ class Pool {
   // cache (and, in checked builds, a live one). locate: obj → page word → zspage, checked
   // against the slot's header; the caller holds the pool lock or the zspage lock.
   void check_handle(ZsHandle h, const char* op) const;  // handle.cpp
+  // The same checks without a report: h is a live handle slot of this pool.
+  bool handle_is_live(ZsHandle h) const;
   Loc locate(ZsHandle h, const char* op) const;
   [[noreturn]] void bad_handle(ZsHandle h, const char* op, const char* why) const;
 
@@ -109,12 +111,16 @@ class Pool {
   void obj_malloc(SizeClass* cls, Zspage* zs, ZsHandle h) REQUIRES(cls->lock);
   void obj_free(SizeClass* cls, Zspage* zs, std::uint32_t idx) REQUIRES(cls->lock);
   ZsHandle slot_handle(const SizeClass* cls, const Zspage* zs, std::uint32_t idx) const;  // 0 when free
-  std::atomic_ref<std::uint64_t> header(const SizeClass* cls, const Zspage* zs, std::uint32_t idx) const;
+  // A non-huge slot's 8-byte header (relaxed atomics). Unchecked by ASan: headers are poisoned
+  // whether the slot is free or not, so that a write past an object's end onto the next slot's
+  // header is reported (only these two touch them).
+  std::uint64_t header_load(const SizeClass* cls, const Zspage* zs, std::uint32_t idx) const;
+  void header_store(const SizeClass* cls, const Zspage* zs, std::uint32_t idx, std::uint64_t v) const;
   void copy_out(const Zspage* zs, std::uint64_t off, void* dst, std::size_t len) const;
-  // ASan builds: a slot's payload poisoned (free) or not (allocated); headers never are. A
-  // migrated page gets its free slots' poison back; its copy is made unchecked.
+  // ASan builds: a free slot poisoned whole, an allocated one but its header. A migrated page
+  // gets its headers' and free slots' poison back; its copy is made unchecked.
   void asan_slot(const SizeClass* cls, const Zspage* zs, std::uint32_t idx, bool poison) const;
-  void poison_free_slots_in_page(const SizeClass* cls, const Zspage* zs, unsigned pos) const;
+  void poison_slots_in_page(const SizeClass* cls, const Zspage* zs, unsigned pos) const;
   static void copy_page_unchecked(void* dst, const void* src);
   void copy_in(const Zspage* zs, std::uint64_t off, const void* src, std::size_t len) const;
   char* page_addr(std::uint32_t pfn) const { return static_cast<char*>(mm_->addr(pfn)); }

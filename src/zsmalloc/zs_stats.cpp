@@ -111,7 +111,7 @@ void Pool::validate() const {
               report_invariant("ZS-FREELIST", "pool %s class %u zspage %p: free list broken at slot %u",
                                name_.c_str(), c->size, static_cast<void*>(zs), f);
             is_free[f] = true;
-            std::uint64_t link = header(c, zs, f).load();
+            std::uint64_t link = header_load(c, zs, f);
             MEMDESC_CHECK("ZS-FREELIST", (link & kAllocatedTag) == 0);
             f = static_cast<std::uint32_t>(link >> 1);
           }

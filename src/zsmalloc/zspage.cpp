@@ -15,14 +15,24 @@ namespace memdesc::zsmalloc {
 
 ZsHandle Pool::slot_handle(const SizeClass* cls, const Zspage* zs, std::uint32_t idx) const {
   if (cls->huge) return zs->huge_handle.load(std::memory_order_relaxed);
-  std::uint64_t v = header(cls, zs, idx).load(std::memory_order_relaxed);
+  std::uint64_t v = header_load(cls, zs, idx);
   return (v & kAllocatedTag) ? v & ~kAllocatedTag : 0;
 }
 
-std::atomic_ref<std::uint64_t> Pool::header(const SizeClass* cls, const Zspage* zs, std::uint32_t idx) const {
+namespace {
+std::atomic_ref<std::uint64_t> header_at(char* page, std::uint64_t in_page) {
+  return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(page + in_page));
+}
+}  // namespace
+
+MEMDESC_NO_ASAN std::uint64_t Pool::header_load(const SizeClass* cls, const Zspage* zs, std::uint32_t idx) const {
   std::uint64_t off = std::uint64_t{idx} * cls->size;  // 16-byte multiple: the header never straddles
-  return std::atomic_ref<std::uint64_t>(
-      *reinterpret_cast<std::uint64_t*>(page_addr(zs->pfn[off / kPageSize]) + off % kPageSize));
+  return header_at(page_addr(zs->pfn[off / kPageSize]), off % kPageSize).load(std::memory_order_relaxed);
+}
+
+MEMDESC_NO_ASAN void Pool::header_store(const SizeClass* cls, const Zspage* zs, std::uint32_t idx, std::uint64_t v) const {
+  std::uint64_t off = std::uint64_t{idx} * cls->size;
+  header_at(page_addr(zs->pfn[off / kPageSize]), off % kPageSize).store(v, std::memory_order_relaxed);
 }
 
 void Pool::copy_out(const Zspage* zs, std::uint64_t off, void* dst, std::size_t len) const {
@@ -45,8 +55,9 @@ void Pool::copy_in(const Zspage* zs, std::uint64_t off, const void* src, std::si
 
 void Pool::asan_slot(const SizeClass* cls, const Zspage* zs, std::uint32_t idx, bool poison) const {
   if constexpr (!asan::kOn) return;
-  std::uint64_t off = std::uint64_t{idx} * cls->size + cls->header(), end = std::uint64_t{idx + 1} * cls->size;
-  while (off < end) {  // the payload may straddle two pages
+  // The header stays poisoned when the slot is handed out (header_load / header_store only).
+  std::uint64_t off = std::uint64_t{idx} * cls->size + (poison ? 0 : cls->header()), end = std::uint64_t{idx + 1} * cls->size;
+  while (off < end) {  // the slot may straddle two pages
     std::uint64_t n = std::min<std::uint64_t>(end - off, kPageSize - off % kPageSize);
     char* p = page_addr(zs->pfn[off / kPageSize]) + off % kPageSize;
     poison ? asan::poison(p, n) : asan::unpoison(p, n);
@@ -54,11 +65,16 @@ void Pool::asan_slot(const SizeClass* cls, const Zspage* zs, std::uint32_t idx, 
   }
 }
 
-void Pool::poison_free_slots_in_page(const SizeClass* cls, const Zspage* zs, unsigned pos) const {
-  // Every slot that overlaps the page: its header may lie in the previous page.
+void Pool::poison_slots_in_page(const SizeClass* cls, const Zspage* zs, unsigned pos) const {
+  // Every slot that overlaps the page (one may begin in the previous page): free ones whole,
+  // allocated ones their header.
   std::uint32_t first = static_cast<std::uint32_t>(std::uint64_t{pos} * kPageSize / cls->size);
   for (std::uint32_t idx = first; idx < cls->objs && std::uint64_t{idx} * cls->size < (std::uint64_t{pos} + 1) * kPageSize; ++idx)
     if (!slot_handle(cls, zs, idx)) asan_slot(cls, zs, idx, /*poison=*/true);
+    else if (cls->header()) {
+      std::uint64_t off = std::uint64_t{idx} * cls->size;
+      if (off / kPageSize == pos) asan::poison(page_addr(zs->pfn[pos]) + off % kPageSize, cls->header());
+    }
 }
 
 MEMDESC_NO_ASAN void Pool::copy_page_unchecked(void* dst, const void* src) {
@@ -74,9 +90,8 @@ void Pool::obj_malloc(SizeClass* cls, Zspage* zs, ZsHandle h) {
     zs->freeobj = kEnd;
     zs->huge_handle.store(h, std::memory_order_relaxed);
   } else {
-    auto hdr = header(cls, zs, idx);
-    zs->freeobj = static_cast<std::uint16_t>(hdr.load(std::memory_order_relaxed) >> 1);
-    hdr.store(h | kAllocatedTag, std::memory_order_relaxed);
+    zs->freeobj = static_cast<std::uint16_t>(header_load(cls, zs, idx) >> 1);
+    header_store(cls, zs, idx, h | kAllocatedTag);
   }
   ++zs->inuse;
   ++cls->objs_inuse;
@@ -88,7 +103,7 @@ void Pool::obj_malloc(SizeClass* cls, Zspage* zs, ZsHandle h) {
 void Pool::obj_free(SizeClass* cls, Zspage* zs, std::uint32_t idx) {
   asan_slot(cls, zs, idx, /*poison=*/true);
   if (cls->huge) zs->huge_handle.store(0, std::memory_order_relaxed);
-  else header(cls, zs, idx).store(std::uint64_t{zs->freeobj} << 1, std::memory_order_relaxed);
+  else header_store(cls, zs, idx, std::uint64_t{zs->freeobj} << 1);
   zs->freeobj = static_cast<std::uint16_t>(idx);
   --zs->inuse;
   --cls->objs_inuse;
@@ -165,7 +180,7 @@ Zspage* Pool::alloc_zspage(SizeClass* cls, Gfp gfp) {
   if (!cls->huge) {
     for (std::uint32_t i = 0; i < cls->objs; ++i) {
       std::uint64_t next = i + 1 < cls->objs ? i + 1 : kEnd;
-      header(cls, zs, i).store(next << 1, std::memory_order_relaxed);
+      header_store(cls, zs, i, next << 1);
     }
   }
   for (std::uint32_t i = 0; i < cls->objs; ++i) asan_slot(cls, zs, i, /*poison=*/true);  // every slot starts free

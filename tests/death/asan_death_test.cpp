@@ -137,6 +137,24 @@ TEST_F(AsanArena, ZsmallocOverflowIntoTheNextSlot) {
       kPoisoned);
 }
 
+// The next slot allocated: its header (handle | 1) is poisoned still, so the first byte past the
+// object is reported, not a silent rewrite of the neighbour's handle.
+TEST_F(AsanArena, ZsmallocOverflowOntoTheNextSlotsHeader) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        auto pool = a->zs_create_pool({}).value();
+        ZsHandle h = pool->malloc(100).value();
+        ZsHandle next = pool->malloc(100).value();  // the slot after h's
+        (void)next;
+        std::size_t cap = pool->object_capacity(h);
+        char buf[100];
+        char* p = const_cast<char*>(static_cast<const char*>(pool->read_begin(h, buf, 100)));
+        write_byte(p + cap);  // the next slot's header
+      },
+      kPoisoned);
+}
+
 // What users may touch stays touchable: ksize says the whole slot is theirs.
 TEST_F(AsanArena, KsizeUnpoisonsTheWholeObject) {
   auto a = test::make_arena(16 << 20);

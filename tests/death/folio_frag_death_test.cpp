@@ -145,6 +145,25 @@ TEST_F(FolioFragDeath, PageFragDoubleFreeWithAnotherFragmentOut) {
         "memdesc: bad descriptor: page_frag_free\\(fragment 0x[0-9a-f]+\\): not a live fragment: freed twice");
 }
 
+// Every build: a double free while the cache still holds the block leaves its refcount below the
+// bias; the cache finds it when it lets the block go (drain, retire), before anything is freed
+// under the live fragment y. (Checked builds find it at the second free.)
+TEST_F(FolioFragDeath, PageFragDoubleFreeFoundWhenTheCacheLetsGo) {
+  for (FragBlock kind : {FragBlock::Frag, FragBlock::Folio})
+    EXPECT_DEATH(
+        {
+          auto a = test::make_arena(16 << 20);
+          PageFragCache nc = a->page_frag_cache(kind);
+          void* x = nc.alloc(100);
+          void* y = nc.alloc(100);
+          a->page_frag_free(x);
+          a->page_frag_free(x);
+          nc.drain();
+          a->page_frag_free(y);
+        },
+        "memdesc: bad descriptor: page_frag_free\\((fragment|page_frag block) 0x[0-9a-f]+\\): .*freed twice");
+}
+
 // folio_put takes only a folio descriptor: null, or a pointer to anything else, is reported as
 // such (it used to segfault, or decrement whatever lay at the refcount's offset).
 TEST_F(FolioFragDeath, FolioPutOfNullOrOfANonFolio) {

@@ -3,6 +3,8 @@
 // naming the operation, the pool and the handle.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "test_support.hpp"
 
 using namespace memdesc;
@@ -180,6 +182,25 @@ TEST_F(ZsDeath, ValidateFindsAZspageLeftLocked) {
         p->validate();
       },
       "memdesc: invariant ZS-LOCK violated: pool d class [0-9]+: zspage 0x[0-9a-f]+ is locked \\(1\\)");
+}
+
+// Another thread frees the object this one holds between read_begin and read_end: the report
+// comes at this thread's read_end and says what happened (checked builds exactly; fast builds
+// find the slot no longer holds the handle), not that this read_end was wrong.
+TEST_F(ZsDeath, ObjectFreedByAnotherThreadWhilePinned) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        auto p = pool_of(*a);
+        ZsHandle keep = p->malloc(100).value();  // keeps the zspage alive
+        ZsHandle h = p->malloc(100).value();
+        (void)keep;
+        char buf[100];
+        const void* m = p->read_begin(h, buf, 100);
+        std::thread([&] { p->free(h); }).join();  // the misuse, on another thread
+        p->read_end(h, m);
+      },
+      "memdesc: bad handle: zs_obj_read_end\\(pool d, handle 0x[0-9a-f]+\\): .*freed");
 }
 
 // ZS-PIN: read_end matches this thread's read_begin of that handle. A second read_end used to
