@@ -81,6 +81,7 @@ class BuddyZone {
   mutable SpinLock lock{LockRank::Zone};
 
  private:
+  friend struct BuddyZoneTestAccess;  // corruption tests damage the counters on purpose
   core::Memmap* mm_ = nullptr;
   core::ZoneId id_ = core::ZoneId::Normal;
   std::uint64_t start_ = 0, pages_ = 0;

@@ -45,6 +45,70 @@ struct PageLayer {
 
 // ---- page layer --------------------------------------------------------------------------
 
+}  // namespace
+
+// One zone on its own memmap and storage: the test owns the bitmap words and, through this,
+// the counters.
+namespace memdesc::page {
+struct BuddyZoneTestAccess {
+  std::unique_ptr<core::Memmap> mm = std::move(core::Memmap::create(16 << 20, 10, 0).value());
+  std::vector<std::uint64_t> storage = std::vector<std::uint64_t>(BuddyZone::bitmap_words(*mm, core::ZoneId::Normal));
+  BuddyZone zone;
+  BuddyZoneTestAccess() { zone.init(*mm, core::ZoneId::Normal, storage.data()); }
+  std::uint64_t& nr_free(unsigned k) NO_THREAD_SAFETY_ANALYSIS { return zone.nr_free_[k]; }
+  std::uint64_t& free_pages() NO_THREAD_SAFETY_ANALYSIS { return zone.free_pages_; }
+  void validate() {
+    LockGuard g(zone.lock);
+    zone.validate_locked();
+  }
+};
+}  // namespace memdesc::page
+
+namespace {
+using ZoneLayer = page::BuddyZoneTestAccess;
+
+TEST_F(Corruption, BuddyCountABlockCounterDrifts) {
+  EXPECT_DEATH(
+      {
+        ZoneLayer z;
+        ++z.nr_free(3);
+        z.validate();
+      },
+      violated("BUDDY-COUNT") + ": zone Normal order 3: 0 blocks in bitmap, counter says 1");
+}
+
+TEST_F(Corruption, BuddyCountTheFreePageCounterDrifts) {
+  EXPECT_DEATH(
+      {
+        ZoneLayer z;
+        z.free_pages() -= 1;
+        z.validate();
+      },
+      violated("BUDDY-COUNT") + ": zone Normal: 4096 free pages in bitmaps, counter says 4095");
+}
+
+TEST_F(Corruption, HbitmapSummaryABitWithoutItsSummary) {
+  EXPECT_DEATH(
+      {
+        ZoneLayer z;
+        z.storage[0] ^= 1;  // one level of order 0's bitmap, the others untouched
+        z.validate();
+      },
+      violated("HBITMAP-SUMMARY") + ": zone Normal order 0");
+}
+
+// BUDDY-BITMAP: purge isolates only blocks the bitmap holds as free.
+TEST_F(Corruption, BuddyBitmapIsolatingABlockThatIsNotFree) {
+  EXPECT_DEATH(
+      {
+        ZoneLayer z;
+        LockGuard g(z.zone.lock);
+        page::Block b = z.zone.alloc_locked(0);
+        z.zone.isolate_locked(b.pfn, 0);
+      },
+      violated("BUDDY-BITMAP"));
+}
+
 TEST_F(Corruption, BuddyWordAFreeHeadLosesItsHeadBit) {
   EXPECT_DEATH(
       {
@@ -270,10 +334,60 @@ TEST_F(Corruption, ZsFullnessWrongGroup) {
   EXPECT_DEATH(
       {
         ZsSetup s;
-        s.zspage()->inuse += 5;  // no longer the group it sits in... or its free list
+        s.zspage()->fullness ^= 1;  // says another group than the list it sits on
         s.pool->validate();
       },
-      violated("ZS-(FULLNESS|FREELIST)"));
+      violated("ZS-FULLNESS"));
+}
+
+TEST_F(Corruption, ZsFreelistCountDisagreesWithInuse) {
+  EXPECT_DEATH(
+      {
+        ZsSetup s;
+        s.zspage()->inuse += 1;  // fullness group unchanged (10 -> 11 of 20 objects: 50-59 %)
+        s.pool->validate();
+      },
+      violated("ZS-FREELIST") + ": pool c class [0-9]+ zspage 0x[0-9a-f]+: [0-9]+ free \\+ [0-9]+ in use");
+}
+
+TEST_F(Corruption, ZsClassCountAGroupCounterDrifts) {
+  EXPECT_DEATH(
+      {
+        ZsSetup s;
+        zsmalloc::Zspage* zs = s.zspage();
+        zsmalloc::SizeClass* c = zs->cls.load();
+        {
+          LockGuard g(c->lock);
+          ++c->nr_group[zs->fullness];
+        }
+        s.pool->validate();
+      },
+      violated("ZS-CLASS-COUNT") + ": pool c class [0-9]+ group [0-9]+: 1 zspages listed, counter 2");
+}
+
+TEST_F(Corruption, ZsClassCountTheObjectCounterDrifts) {
+  EXPECT_DEATH(
+      {
+        ZsSetup s;
+        zsmalloc::SizeClass* c = s.zspage()->cls.load();
+        {
+          LockGuard g(c->lock);
+          ++c->objs_inuse;
+        }
+        s.pool->validate();
+      },
+      violated("ZS-CLASS-COUNT") + ": pool c class [0-9]+: 1 zspages / 10 objects found, counters 1 / 11");
+}
+
+TEST_F(Corruption, ZsHugeFlagDisagreesWithTheGeometry) {
+  EXPECT_DEATH(
+      {
+        ZsSetup s;
+        zsmalloc::SizeClass* c = s.zspage()->cls.load();
+        c->huge = !c->huge;
+        s.pool->validate();
+      },
+      violated("ZS-HUGE"));
 }
 
 TEST_F(Corruption, ZsHandleDoesNotLeadBack) {
