@@ -80,6 +80,7 @@ class Pool {
   const char* name() const { return name_.c_str(); }
 
  private:
+  friend struct PoolTestAccess;  // corruption tests damage the page counter on purpose
   Pool() = default;
   static void fork_acquire(void* self, LockRank r) NO_THREAD_SAFETY_ANALYSIS;
   static void fork_release(void* self, LockRank r) NO_THREAD_SAFETY_ANALYSIS;

@@ -1,6 +1,7 @@
 // Corruption tests: each validate() check fires on a state corrupted in exactly the way it
-// checks, and names its invariant ID. (Checks of state only the allocators can reach — bitmap
-// summaries, counters — are reached through the words and descriptors kept consistent with them.)
+// checks, and names its invariant ID. State only an allocator can reach (a zone's counters, a
+// pool's page count) is reached through a test-access friend (BuddyZoneTestAccess,
+// PoolTestAccess, ArenaTestAccess); bitmaps through storage the test owns.
 #include <gtest/gtest.h>
 #include <memdesc/zram.hpp>
 
@@ -377,6 +378,24 @@ TEST_F(Corruption, ZsClassCountTheObjectCounterDrifts) {
         s.pool->validate();
       },
       violated("ZS-CLASS-COUNT") + ": pool c class [0-9]+: 1 zspages / 10 objects found, counters 1 / 11");
+}
+
+}  // namespace
+namespace memdesc::zsmalloc {
+struct PoolTestAccess {
+  static std::atomic<std::uint64_t>& pages_allocated(Pool& p) { return p.pages_allocated_; }
+};
+}  // namespace memdesc::zsmalloc
+namespace {
+
+TEST_F(Corruption, ZsPoolPagesTheCounterDrifts) {
+  EXPECT_DEATH(
+      {
+        ZsSetup s;
+        zsmalloc::PoolTestAccess::pages_allocated(*s.zspage()->pool.load()) += 1;
+        s.pool->validate();
+      },
+      violated("ZS-POOL-PAGES") + ": pool c: zspages hold [0-9]+ pages, pages_allocated [0-9]+");
 }
 
 TEST_F(Corruption, ZsHugeFlagDisagreesWithTheGeometry) {
