@@ -17,6 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<Live> live;
   fuzz::Intervals model;
   std::uint64_t tag = 0;
+  fuzz::arm_faults(in);
   while (in.remaining_bytes() > 0) {
     switch (in.ConsumeIntegralInRange<int>(0, 4)) {
       case 0:
@@ -55,6 +56,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         break;
     }
   }
+  fuzz::disarm_faults();
+
   for (const Live& l : live) {
     FUZZ_CHECK(fuzz::intact(l.p, 64, l.tag));
     a->free_pages(l.p);

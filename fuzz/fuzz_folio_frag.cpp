@@ -24,6 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<LiveFrag> frags;
   PageFragCache nc[2] = {a->page_frag_cache(FragBlock::Frag), a->page_frag_cache(FragBlock::Folio)};
   std::uint64_t tag = 0;
+  fuzz::arm_faults(in);
   while (in.remaining_bytes() > 0) {
     switch (in.ConsumeIntegralInRange<int>(0, 6)) {
       case 0: {
@@ -82,6 +83,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         break;
     }
   }
+  fuzz::disarm_faults();
+
   for (const LiveFrag& l : frags) {
     FUZZ_CHECK(fuzz::intact(l.p, l.n, l.tag));
     a->page_frag_free(l.p);

@@ -29,6 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<Live> live;
   fuzz::Intervals model;
   std::uint64_t tag = 0;
+  fuzz::arm_faults(in);
   while (in.remaining_bytes() > 0) {
     switch (in.ConsumeIntegralInRange<int>(0, 5)) {
       case 0:
@@ -87,6 +88,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         break;
     }
   }
+  fuzz::disarm_faults();
+
   for (const Live& l : live) {
     FUZZ_CHECK(fuzz::intact(l.p, l.n, l.tag));
     if (l.cache < 0) a->kfree(l.p);

@@ -38,6 +38,19 @@ inline Arena& arena() {
   return *a;
 }
 
+// Fault injection for the input's operations (the harness disarms it before its cleanup): one
+// byte in four inputs fails every 2nd..9th page allocation and, or instead, every 2nd..5th
+// descriptor allocation, so the unwinding of every allocator is fuzzed too. Whatever fails
+// must be a clean error the model can skip, and end_of_input must still find the arena whole.
+inline void arm_faults(FuzzedDataProvider& in) {
+  std::uint8_t b = in.ConsumeIntegral<std::uint8_t>();
+  if (b >= 64) return;
+  std::uint64_t page_every = (b & 1) ? 2 + ((b >> 1) & 7) : 0;
+  std::uint64_t desc_every = (b & 16) ? 2 + ((b >> 4) & 3) : ((b & 1) ? 0 : 3);
+  set_fault_injection(page_every, desc_every);
+}
+inline void disarm_faults() { set_fault_injection(0, 0); }
+
 // The byte pattern of object `tag`: a byte that changes along the object.
 inline unsigned char pat(std::uint64_t tag, std::size_t i) { return static_cast<unsigned char>(tag * 131 + i * 7 + 1); }
 inline void fill(void* p, std::size_t n, std::uint64_t tag) {

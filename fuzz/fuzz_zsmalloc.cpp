@@ -37,6 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(fuzz::intact(p, o.n, o.tag));
     pool->read_end(o.h, p);
   };
+  fuzz::arm_faults(in);
   while (in.remaining_bytes() > 0) {
     switch (in.ConsumeIntegralInRange<int>(0, 7)) {
       case 0:
@@ -86,6 +87,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         break;
     }
   }
+  fuzz::disarm_faults();
+
   for (const void* pg : isolated) pool->putback_page(pg);
   for (const Obj& o : objs) {
     check(o);
