@@ -145,9 +145,11 @@ TEST_F(FolioFragDeath, PageFragDoubleFreeWithAnotherFragmentOut) {
         "memdesc: bad descriptor: page_frag_free\\(fragment 0x[0-9a-f]+\\): not a live fragment: freed twice");
 }
 
-// Every build: a double free while the cache still holds the block leaves its refcount below the
-// bias; the cache finds it when it lets the block go (drain, retire), before anything is freed
-// under the live fragment y. (Checked builds find it at the second free.)
+// Every build: more frees than fragments while the cache still holds the block leave its
+// refcount below the bias; the cache finds it when it lets the block go (drain, retire), and
+// says so, instead of freeing the block with a reference too few. (Checked builds find it at
+// the second free. A double free while another fragment is out keeps the count plausible: fast
+// builds do not find that one, docs/FRAG.md.)
 TEST_F(FolioFragDeath, PageFragDoubleFreeFoundWhenTheCacheLetsGo) {
   for (FragBlock kind : {FragBlock::Frag, FragBlock::Folio})
     EXPECT_DEATH(
@@ -155,11 +157,9 @@ TEST_F(FolioFragDeath, PageFragDoubleFreeFoundWhenTheCacheLetsGo) {
           auto a = test::make_arena(16 << 20);
           PageFragCache nc = a->page_frag_cache(kind);
           void* x = nc.alloc(100);
-          void* y = nc.alloc(100);
           a->page_frag_free(x);
           a->page_frag_free(x);
           nc.drain();
-          a->page_frag_free(y);
         },
         "memdesc: bad descriptor: page_frag_free\\((fragment|page_frag block) 0x[0-9a-f]+\\): .*freed twice");
 }
