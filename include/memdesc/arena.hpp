@@ -168,6 +168,7 @@ class Arena {
   std::unique_ptr<folio::FolioAllocator> folios_;  // destroyed before slab_
   std::unique_ptr<frag::FragAllocator> frags_;     // destroyed first
   double init_seconds_ = 0;
+  std::uint64_t fork_generation_ = 0;  // rcu::fork_generation() at create: a fork child inherited it if larger
   std::atomic<std::uint64_t> live_pools_{0};  // ZsPools made by zs_create_pool and not yet destroyed
 };
 

@@ -7,6 +7,7 @@
 #include "core/core.hpp"
 #include "page/page.hpp"
 #include "platform/platform.hpp"
+#include "rcu/rcu.hpp"
 #include "folio/folio.hpp"
 #include "frag/frag.hpp"
 #include "slab/slab.hpp"
@@ -75,13 +76,18 @@ Result<std::unique_ptr<Arena>> Arena::create(const ArenaConfig& cfg) {
   a->folios_ = std::move(fa.value());
   a->frags_ = std::move(fr.value());
   a->init_seconds_ = static_cast<double>(platform::now_ns() - t0) / 1e9;
+  a->fork_generation_ = rcu::fork_generation();
   return a;
 }
 
 Arena::~Arena() {
-  // What lives on this arena's memory and outlived it would crash later, far from the cause.
+  // What lives on this arena's memory and outlived it would crash later, far from the cause. A
+  // fork child that inherited the arena cannot tell its own pools and caches from those of the
+  // parent's threads that did not survive the fork (never to be used again, nor destroyed):
+  // there the check is off (docs/LOCKING.md, "fork").
   std::uint64_t pools = live_pools_.load(std::memory_order_relaxed), caches = frags_ ? frags_->live_caches() : 0;
-  if (pools || caches) {
+  bool inherited = rcu::fork_generation() != fork_generation_;
+  if ((pools || caches) && !inherited) {
     char why[160];
     std::snprintf(why, sizeof why, "destroyed while %llu zsmalloc pool(s) and %llu page_frag cache(s) still use it: destroy them first",
                   static_cast<unsigned long long>(pools), static_cast<unsigned long long>(caches));

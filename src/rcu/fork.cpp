@@ -38,6 +38,7 @@ struct ForkRegistry {
     pthread_rwlock_unlock(&urcu_calls());
   }
   static void child() {
+    g_fork_generation.fetch_add(1, std::memory_order_relaxed);
     g_fork_child_releasing = true;
     release_all();
     g_fork_child_releasing = false;

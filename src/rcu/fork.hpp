@@ -45,6 +45,11 @@ void install_fork_handlers();
 void forget_dead_readers();
 }  // namespace detail
 
+// How many fork()s this process descends through (0 in the original process; each child
+// handler adds one). An object made before a fork and used in the child sees a larger value.
+inline std::atomic<std::uint64_t> g_fork_generation{0};
+inline std::uint64_t fork_generation() { return g_fork_generation.load(std::memory_order_relaxed); }
+
 // One object's part in fork(): acquire/release every lock of rank `r` it owns (with the lock
 // types' fork_acquire/fork_release), and what the child does once all locks are free again.
 struct ForkOps {

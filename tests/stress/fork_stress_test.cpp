@@ -1,7 +1,8 @@
 // fork() in the parent and in the child (rcu/fork.hpp, docs/LOCKING.md "fork"): a child of a
 // single-threaded parent may do everything that waits for RCU (shrink, destroying an RCU cache,
 // a pool, the arena); a child forked while other threads allocate gets every lock free, the
-// dead threads' cached pages and objects back, and a consistent arena.
+// dead threads' cached pages and objects back, and a consistent arena, which it destroys even
+// though those threads' page_frag caches and pools are never destroyed.
 #include <gtest/gtest.h>
 #include <memdesc/memdesc.hpp>
 #include <sys/wait.h>
@@ -26,7 +27,9 @@ using namespace memdesc;
 // `quiescent`: the parent had no other thread, so the inherited arena must validate. (A thread
 // that the fork stopped halfway through an allocation leaves what it was making unpublished in
 // the child: leaked, never handed out twice, but validate() reports it.)
-[[noreturn]] void child_work(Arena& a, KmemCache* rcu_cache, std::unique_ptr<ZsPool> pool, bool quiescent) {
+[[noreturn]] void child_work(std::unique_ptr<Arena>& inherited, KmemCache* rcu_cache, std::unique_ptr<ZsPool> pool,
+                             bool quiescent) {
+  Arena& a = *inherited;
   alarm(60);
   auto check = [](bool ok) {
     if (!ok) _exit(2);
@@ -64,6 +67,9 @@ using namespace memdesc;
   a.kmem_cache_destroy(rcu_cache);  // an RCU barrier
   a.shrink();
   if (quiescent) a.validate();
+  // The inherited arena destroyed: with it the page_frag caches and pools of the parent's
+  // threads, which did not survive the fork.
+  inherited.reset();
   // A fresh arena in the child, created and destroyed.
   auto b = Arena::create({.size = 16u << 20}).value();
   void* q = b->kmalloc(100);
@@ -92,7 +98,7 @@ TEST(Fork, ChildOfSingleThreadedParentWaitsForRcu) {
   for (int round = 0; round < 3; ++round) {
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
-    if (pid == 0) child_work(*a, c, std::move(pool), /*quiescent=*/true);
+    if (pid == 0) child_work(a, c, std::move(pool), /*quiescent=*/true);
     EXPECT_EQ(wait_child(pid), 0) << "round " << round;
   }
   // The parent goes on as before.
@@ -140,7 +146,7 @@ TEST(Fork, HundredForksWhileTwoThreadsAllocate) {
     auto pool = a->zs_create_pool({}).value();
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
-    if (pid == 0) child_work(*a, c, std::move(pool), /*quiescent=*/false);
+    if (pid == 0) child_work(a, c, std::move(pool), /*quiescent=*/false);
     int rc = wait_child(pid);
     if (rc != 0) ++failed;
     EXPECT_EQ(rc, 0) << "round " << round;
