@@ -93,10 +93,14 @@ void print_info(std::FILE* out, const ArenaInfo& i) {
   std::fprintf(out, "             = %s, %.3f bytes per page (a 64-byte struct page would be %s)\n",
                human_bytes(static_cast<double>(i.metadata.total)).c_str(), i.bytes_per_page,
                human_bytes(64.0 * static_cast<double>(i.pages)).c_str());
-  std::fprintf(out, "             (descriptors: slab pages of the slab, folio and page_frag descriptor caches;\n"
-                    "              %llu live folios hold %s of folio descriptors; %llu page_frag blocks)\n",
+  std::fprintf(out, "             (descriptors: slab pages of the slab, folio, page_frag and zspage descriptor caches\n"
+                    "              and of zsmalloc handles, with their words; %llu live folios hold %s of folio\n"
+                    "              descriptors; %llu page_frag blocks)\n",
                static_cast<unsigned long long>(i.folios), human_bytes(static_cast<double>(i.folio_descriptor_bytes)).c_str(),
                static_cast<unsigned long long>(i.frag_blocks));
+  std::fprintf(out, "metadata     region %s of address space apart from the arena, %llu pages free\n",
+               human_bytes(static_cast<double>(i.metadata_region_bytes)).c_str(),
+               static_cast<unsigned long long>(i.metadata_region_free_pages));
   std::fprintf(out, "init         %.3f ms\n", i.init_seconds * 1e3);
   std::fprintf(out, "rss          %s (of which page-word array %s)\n", human_bytes(static_cast<double>(i.rss_bytes)).c_str(),
                human_bytes(static_cast<double>(i.word_array_resident_bytes)).c_str());

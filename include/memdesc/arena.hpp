@@ -41,6 +41,10 @@ struct ArenaConfig {
   unsigned pcp_batch = 32;                  // per-thread cache: blocks moved per refill / drain
   unsigned pcp_high_max = 2048;             // per-thread cache: the most `high` grows to for a bursty thread
   bool thread_cache = true;                 // per-thread page caches on/off
+  // The metadata region, where every descriptor and handle lives (docs/ARCHITECTURE.md, "Where
+  // descriptors live"): its size in bytes, rounded up to 4 MiB (at least 4 MiB); 0 sizes it for
+  // the densest descriptors the layers make, with room to spare. Address space only.
+  std::size_t metadata_bytes = 0;
 };
 
 struct MetadataBytes {

@@ -19,15 +19,20 @@ namespace {
 // Descriptor slabs are at most order 3; a larger top order keeps the region's top bitmap small.
 constexpr unsigned kMetaMaxOrder = 10;
 
-// The metadata region's size for an arena of `arena_bytes` [META-OOB]: the most descriptor
-// memory the layers can ask for, so that descriptors run out only when the arena does. The
-// worst page is a one-page zspage of 32-byte objects: 128 handles of 8 bytes and a 128-byte
-// descriptor, 1152 bytes (0.28 of the page); every other use costs less (a folio 64 bytes a
-// page, a slab descriptor 32). Then a slab of slack for each of the kMaxCaches caches (partly
-// used and kept empty slabs). Address space only: resident where descriptor slabs are.
-std::size_t metadata_region_bytes(std::size_t arena_bytes) {
+// The metadata region's default size for an arena of `arena_bytes` [META-OOB]. The densest
+// descriptors the layers make: a one-page zspage of 32-byte objects needs 128 handles of 8
+// bytes and a 128-byte descriptor, 1152 bytes (0.28 of the page); every other use costs less (a
+// folio 64 bytes a page, a slab descriptor 32). Half the arena covers that with room for
+// partly used slabs, plus a slab of slack for each of the kMaxCaches caches. What it does not
+// cover: descriptor slabs pinned sparsely (one live handle keeps a page of 512 handle slots),
+// where the region can fill before the arena; allocations then fail cleanly (out_of_memory),
+// and ArenaConfig::metadata_bytes sizes the region for such a workload. Address space only:
+// resident where descriptor and handle slabs are.
+std::size_t metadata_region_bytes(const ArenaConfig& cfg, std::size_t arena_bytes) {
+  const std::size_t block = kPageSize << kMetaMaxOrder;
+  if (cfg.metadata_bytes) return align_up(std::max(cfg.metadata_bytes, block), block);
   std::size_t slack = std::size_t{slab::kMaxCaches} * (kPageSize << 3);
-  return align_up(arena_bytes / 4 + arena_bytes / 16 + slack, kPageSize << kMetaMaxOrder);
+  return align_up(arena_bytes / 2 + slack, block);
 }
 }  // namespace
 
@@ -52,7 +57,9 @@ Result<std::unique_ptr<Arena>> Arena::create(const ArenaConfig& cfg) {
   // The metadata region (META-OOB, docs/ARCHITECTURE.md): its own reservation between guard
   // gaps, its own words and buddy, no thread caches (a descriptor slab is made once per many
   // descriptors). Nothing a user is handed comes from it.
-  auto meta_mm = core::Memmap::create(metadata_region_bytes(size), kMetaMaxOrder, 0);
+  if (cfg.metadata_bytes > core::Memmap::kMaxPages * kPageSize)
+    return Error{Errc::invalid_config, 0, "metadata region larger than 16 TiB"};
+  auto meta_mm = core::Memmap::create(metadata_region_bytes(cfg, size), kMetaMaxOrder, 0);
   if (!meta_mm.ok()) return meta_mm.error();
   page::PageAllocConfig meta_pc;
   meta_pc.thread_cache = false;
@@ -212,12 +219,14 @@ std::size_t Arena::kmem_cache_shrink(KmemCache* c) {
 }
 std::vector<SlabCacheInfo> Arena::slabinfo() const { return slab_->slabinfo(); }
 std::size_t Arena::shrink() { return slab_->shrink_all(); }
+// Both memmaps' free blocks (the region's too: freed descriptor slabs); the bytes purged, or
+// the first error after trying both.
 Result<std::size_t> Arena::purge(unsigned min_order) {
-  auto meta = meta_pages_->purge(min_order);  // free descriptor pages too
-  if (!meta.ok()) return meta.error();
   auto user = pages_->purge(min_order);
+  auto meta = meta_pages_->purge(std::min(min_order, meta_mm_->max_order()));
   if (!user.ok()) return user.error();
-  return meta.value() + user.value();
+  if (!meta.ok()) return meta.error();
+  return user.value() + meta.value();
 }
 // Each buddy's own walk of its zones, then one walk of the arena's words for every layer that
 // owns blocks described by descriptors (slabs, folios, page_frag blocks), and one of the

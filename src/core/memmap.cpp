@@ -48,7 +48,8 @@ Result<std::unique_ptr<Memmap>> Memmap::create(std::size_t bytes, unsigned max_o
   m->base_ = reinterpret_cast<std::uintptr_t>(a.value()) + block;
   m->bytes_ = bytes;
   if (Error e = platform::commit(reinterpret_cast<void*>(m->base_), bytes)) return e;  // ~Memmap releases both ranges
-  // MEMDESC-PTR: descriptors will live in the arena; their addresses must fit 47 bits.
+  // MEMDESC-PTR: descriptors live in a memmap like this one (the metadata region); every
+  // address in a word must fit 47 bits.
   if (m->base_ + bytes > (std::uintptr_t{1} << MemdescWord::kPtrBits))
     return Error{Errc::invalid_config, 0, "arena ends above 2^47"};
 

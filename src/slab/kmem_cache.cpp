@@ -371,7 +371,7 @@ Slab* SlabAllocator::new_slab(KmemCache* c) {
   s->list = SlabList::None;
   // Publish: the release stores make the initialised descriptor visible with the word.
   c->mm->set_words(pfn, std::uint64_t{1} << c->order, MemdescWord::describe(MemdescType::Slab, s, c->order, c->word_aux));
-  if (c->descriptor) mm_->metadata().descriptors.fetch_add(descriptor_slab_cost(c), std::memory_order_relaxed);
+  if (c->internal) mm_->metadata().descriptors.fetch_add(descriptor_slab_cost(c), std::memory_order_relaxed);
   return s;
 }
 
@@ -384,7 +384,7 @@ void SlabAllocator::free_slab_now(KmemCache* c, Slab* s) {
   // straight to the buddy: a discarded slab is memory the cache did not need, and parking it in
   // this thread's page cache would only hoard it there.
   c->pa->free_direct(mem, w, "slab discard");
-  if (c->descriptor) mm_->metadata().descriptors.fetch_sub(descriptor_slab_cost(c), std::memory_order_relaxed);
+  if (c->internal) mm_->metadata().descriptors.fetch_sub(descriptor_slab_cost(c), std::memory_order_relaxed);
   if (c->reserved_slots) return;
   if (rcu_thread) free_to_slab(desc_cache_, s);  // the RCU thread keeps no magazines
   else cache_free(desc_cache_, s);

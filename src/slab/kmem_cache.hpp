@@ -54,7 +54,7 @@ class KmemCache {
   // ASan builds: free slots and an object's slack are poisoned (not for typesafe-by-RCU
   // caches, whose readers may read a freed object by design).
   bool asan_poison = false;
-  bool descriptor = false;        // holds memdescs: its pages count as descriptor metadata
+  bool descriptor = false;        // holds memdescs (MEMDESC-RCU: typesafe by RCU)
   std::uint32_t mag_cap_max = 0;  // the magazine capacity MAG-GROW stops at
   SlabFlags flags;
   void (*ctor)(void*) = nullptr;
@@ -154,7 +154,7 @@ struct SlabCreate {
   SlabFlags flags = SLAB_NONE;
   void (*ctor)(void*) = nullptr;
   std::size_t freeptr_offset = ~std::size_t{0};  // a 4-byte field free slots may reuse
-  bool descriptor = false;  // a memdesc cache (folio, frag, ...): pages count as descriptor metadata
+  bool descriptor = false;  // a memdesc cache (folio, frag, ...): must be typesafe by RCU; internal
   bool internal = false;    // a layer's own cache (descriptors always are): unreachable through kfree / ksize
 };
 

@@ -231,7 +231,8 @@ class SlabAllocator {
   void rcu_wait_idle(KmemCache* c);         // until no deferred slab free of c is pending
   static void rcu_discard_cb(rcu::Head* h);
   Slab* slab_of(const KmemCache* c, const void* p) const;  // p: an object of c
-  // What a descriptor slab costs: its pages, and their words in the metadata region.
+  // What a slab of an internal cache (descriptors, handles) costs: its pages, and their words in
+  // the metadata region. Counted as metadata `descriptors`.
   static std::uint64_t descriptor_slab_cost(const KmemCache* c) {
     return (kPageSize + sizeof(std::uint64_t)) << c->order;
   }

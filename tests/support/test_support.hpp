@@ -107,12 +107,16 @@ inline void expect_fully_coalesced(const Arena& a) {
 }
 
 // Everything freed, flushed and shrunk: the arena is whole max-order blocks again (the calling
-// thread's magazines and page cache are emptied; other threads must have exited).
+// thread's magazines and page cache are emptied; other threads must have exited), and so is the
+// metadata region: no descriptor or handle slab is left (a leak of descriptors shows here).
 inline void expect_all_returned(Arena& a) {
   a.shrink();
   a.drain_thread_cache();
   a.validate();
   expect_fully_coalesced(a);
+  ArenaInfo i = a.info();
+  EXPECT_EQ(i.metadata_region_free_pages, i.metadata_region_bytes / kPageSize);
+  EXPECT_EQ(i.metadata.descriptors, 0u);
 }
 
 }  // namespace memdesc::test

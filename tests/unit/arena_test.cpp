@@ -335,3 +335,35 @@ TEST(ArenaLayoutDeath, WritesPastEitherEndFault) {
       },
       "");
 }
+
+// A metadata region too small for the workload (ArenaConfig::metadata_bytes) runs out before
+// the arena: every allocation that needs a descriptor then fails cleanly, the arena still has
+// pages, and everything given back leaves both whole.
+TEST(ArenaLayout, AFullMetadataRegionIsACleanOutOfMemory) {
+  ArenaConfig c;
+  c.size = std::size_t{512} << 20;
+  c.metadata_bytes = 1;  // rounded up to the least, one 4 MiB block
+  auto a = make_arena(c);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->info().metadata_region_bytes, std::size_t{4} << 20);
+  std::vector<Folio*> folios;
+  for (;;) {
+    Folio* f = a->folio_alloc(0);
+    if (!f) break;
+    folios.push_back(f);
+    ASSERT_LT(folios.size(), 100000u);
+  }
+  EXPECT_EQ(last_error().code, Errc::out_of_memory);
+  EXPECT_GT(folios.size(), 50000u);  // 4 MiB of 64-byte descriptors, less the slabs' own
+  EXPECT_GT(a->info().free_pages, a->info().pages / 2);  // the arena did not run out
+  EXPECT_EQ(a->info().metadata_region_free_pages, 0u);
+  void* k = a->kmalloc(64);  // a new kmalloc slab needs a slab descriptor: none to be had
+  if (k) a->kfree(k);        // (unless a slab with room was left)
+  auto pool = a->zs_create_pool();
+  ASSERT_TRUE(pool.ok());
+  EXPECT_FALSE(pool.value()->malloc(100).ok());  // a handle: none to be had
+  pool.value().reset();
+  for (Folio* f : folios) a->folio_put(f);
+  a->validate();
+  test::expect_all_returned(*a);
+}
