@@ -132,6 +132,49 @@ TEST_F(Corruption, BuddyMergedTwoFreeBuddies) {
       violated("BUDDY-MERGED"));
 }
 
+TEST_F(Corruption, BuddyWordAnInteriorPageOfAFreeBlockIsWritten) {
+  EXPECT_DEATH(
+      {
+        PageLayer l(false);  // every max-order block free
+        l.mm->set_word(5, MemdescWord::misc(MiscSubtype::Pages, 0));
+        l.pa->validate();
+      },
+      violated("BUDDY-WORD") + ": zone Normal: interior page pfn 5 of free block 0 has word Misc");
+}
+
+TEST_F(Corruption, BuddyWordTwoFreeBlocksOverlap) {
+  EXPECT_DEATH(
+      {
+        page::BuddyZoneTestAccess z;
+        {
+          LockGuard g(z.zone.lock);
+          z.zone.insert_locked(0, 0, false);  // pfn 0 lies in the free max-order block 0 already
+        }
+        z.validate();
+      },
+      violated("BUDDY-WORD") + ": zone Normal: free block pfn 0 order 10 overlaps another free block");
+}
+
+TEST_F(Corruption, PcpWordACachedBlockInTheWrongList) {
+  EXPECT_DEATH(
+      {
+        PageLayer l(true);
+        MemdescWord w = MemdescWord::misc(MiscSubtype::Pages, 0);
+        void* p = l.pa->alloc(0, GFP_NONE, w);
+        void* q = l.pa->alloc(0, GFP_NONE, w);
+        l.pa->free(p, w, "test");
+        l.pa->free(q, w, "test");
+        page::ThreadPageCache* c = page::attach_thread_cache(l.pa.get());
+        page::PcpList& order1 = c->lists[0][1];
+        std::uint64_t odd = l.mm->pfn(p) | 1;  // a pfn no order-1 block starts at
+        ASSERT_GT(order1.high, 0u);
+        order1.pfns[0] = static_cast<std::uint32_t>(odd);
+        order1.count.store(1);
+        l.pa->validate();
+      },
+      violated("PCP-WORD") + ": cached block pfn [0-9]+ is in the wrong list \\(zone 0, order 1\\)");
+}
+
 TEST_F(Corruption, PcpWordACachedBlockLosesItsBuddyWord) {
   EXPECT_DEATH(
       {
@@ -193,7 +236,49 @@ TEST_F(Corruption, SlabListOnTheWrongList) {
         desc_of<slab::Slab>(*a, p)->list = slab::SlabList::Empty;  // it is partial
         a->validate();
       },
-      violated("SLAB-LIST"));
+      violated("SLAB-LIST") + ": cache kmalloc-64 slab pfn [0-9]+ \\(inuse 1 of [0-9]+\\) is on the wrong list");
+}
+
+TEST_F(Corruption, SlabListACounterDrifts) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        void* p = a->kmalloc(64);
+        slab::KmemCache* c = desc_of<slab::Slab>(*a, p)->cache;
+        {
+          LockGuard g(c->lock);
+          ++c->nr_partial;
+        }
+        a->validate();
+      },
+      violated("SLAB-LIST") + ": cache kmalloc-64: [0-9]+ partial / [0-9]+ empty slabs found, counters say [0-9]+ /");
+}
+
+TEST_F(Corruption, SlabWordAPageOfTheSlabLosesItsWord) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        void* p = a->kmalloc(3000);  // kmalloc-4k: slabs of several pages
+        core::Memmap& arena = ArenaTestAccess::arena(*a);
+        std::uint64_t pfn = desc_of<slab::Slab>(*a, p)->pfn;
+        ASSERT_GT(desc_of<slab::Slab>(*a, p)->order, 0u);
+        arena.set_word(pfn + 1, MemdescWord::misc(MiscSubtype::Pages, 0));
+        a->validate();
+      },
+      violated("SLAB-WORD") + ": page [0-9]+ of the slab at pfn [0-9]+ has word Misc");
+}
+
+TEST_F(Corruption, MetaOobAUserSlabInTheRegion) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        core::Memmap& meta = ArenaTestAccess::metadata_region(*a);
+        void* p = a->kmalloc(64);
+        auto* s = desc_of<slab::Slab>(*a, p);  // in a slab of the descriptor cache, in the region
+        meta.set_word(meta.pfn(s), *a->virt_to_memdesc(p));  // that page now says "kmalloc-64 slab"
+        a->validate();
+      },
+      violated("META-OOB") + ": pfn [0-9]+: a slab of cache kmalloc-64 in the metadata region");
 }
 
 TEST_F(Corruption, MagGrowCapacityOutOfRange) {
@@ -434,6 +519,16 @@ TEST_F(Corruption, ZsFreelistBroken) {
         s.pool->validate();
       },
       violated("ZS-FREELIST"));
+}
+
+TEST_F(Corruption, ZsWordADescriptorOnAListIsNotLive) {
+  EXPECT_DEATH(
+      {
+        ZsSetup s;
+        s.zspage()->state.store(zsmalloc::ZspageState::Dead);
+        s.pool->validate();
+      },
+      violated("ZS-WORD") + ": zs->state.load\\(\\) == ZspageState::Live");
 }
 
 TEST_F(Corruption, ZsWordAPageOfTheChainLosesItsWord) {
