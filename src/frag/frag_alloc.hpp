@@ -87,8 +87,9 @@ class FragAllocator {
   bool retire(PageFragCache& c);                       // true: the block is reused in place
   static void forget(PageFragCache& c);                // the cache no longer has a block
   void* carve(PageFragCache& c, std::size_t size, std::size_t align);  // null: no room in the block
-  void checked_on_free(const void* addr);
-  void check_bias(const PageFragCache& c, std::int32_t prev) const;  // checked builds: addr must be a live fragment (FRAG-LIVE)
+  void checked_on_free(const void* addr);  // checked builds: addr must be a live fragment (FRAG-LIVE)
+  // Every build: a block's refcount `prev` when its cache let it go is at least the bias (FRAG-BIAS).
+  void check_bias(const PageFragCache& c, std::int32_t prev) const;
   std::atomic<std::int32_t>& refcount_of(const PageFragCache& c) const;
   void release_block(PageFrag* d);                     // the last reference is gone: pages, then d
   MEMDESC_SLOW_PATH void free_last_slow(PageFrag* d, std::int32_t prev);
