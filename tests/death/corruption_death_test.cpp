@@ -198,7 +198,7 @@ TEST_F(Corruption, SlabWordDescriptorDisagreesWithTheWord) {
         desc_of<slab::Slab>(*a, p)->pfn += 1;
         a->validate();
       },
-      violated("SLAB-WORD"));
+      violated("SLAB-WORD") + ": pfn [0-9]+: word Slab.* does not match its descriptor");
 }
 
 TEST_F(Corruption, SlabCountInuseDisagreesWithTheFreelist) {
@@ -356,7 +356,7 @@ TEST_F(Corruption, FolioSameDescriptorNamesAnotherPfn) {
         f->pfn += 2;
         a->validate();
       },
-      violated("FOLIO-SAME"));
+      violated("FOLIO-SAME") + ": pfn [0-9]+: word .* but the folio says pfn");
 }
 
 TEST_F(Corruption, FolioLockImpossibleLockWord) {
@@ -391,7 +391,7 @@ TEST_F(Corruption, FragSameDescriptorNamesAnotherOrder) {
         desc_of<frag::PageFrag>(*a, p)->order = 1;
         a->validate();
       },
-      violated("FRAG-SAME"));
+      violated("FRAG-SAME") + ": pfn [0-9]+: word .* but the descriptor says pfn");
 }
 
 // ---- zsmalloc and the compressed store -------------------------------------------------------
@@ -518,7 +518,24 @@ TEST_F(Corruption, ZsFreelistBroken) {
         std::memcpy(static_cast<char*>(pi.addr) + off, &bad, 8);
         s.pool->validate();
       },
-      violated("ZS-FREELIST"));
+      violated("ZS-FREELIST") + ": \\(link & kAllocatedTag\\) == 0");
+}
+
+TEST_F(Corruption, ZsFreelistACycle) {
+  EXPECT_DEATH(
+      {
+        ZsSetup s;
+        s.pool->free(s.hs[9]);
+        zsmalloc::Zspage* zs = s.zspage();
+        ZsPageInfo pi = s.pool->pages().front();
+        std::uint64_t self = std::uint64_t{zs->freeobj} << 1;  // the head links to itself
+        std::uint64_t off = std::uint64_t{zs->freeobj} * pi.class_size;
+        ASSERT_LT(off, kPageSize);
+        asan::unpoison(static_cast<char*>(pi.addr) + off, 8);
+        std::memcpy(static_cast<char*>(pi.addr) + off, &self, 8);
+        s.pool->validate();
+      },
+      violated("ZS-FREELIST") + ": pool c class [0-9]+ zspage 0x[0-9a-f]+: free list broken at slot 9");
 }
 
 TEST_F(Corruption, ZsWordADescriptorOnAListIsNotLive) {
@@ -539,7 +556,7 @@ TEST_F(Corruption, ZsWordAPageOfTheChainLosesItsWord) {
         zs->pfn[0] ^= 1;  // the chain names a page whose word is not this zspage's
         s.pool->validate();
       },
-      violated("ZS-WORD"));
+      violated("ZS-WORD") + ": pool c: page [0-9]+ \\(pfn [0-9]+\\) of zspage 0x[0-9a-f]+ holds");
 }
 
 TEST_F(Corruption, ZramRoundTripStoredObjectDamaged) {
