@@ -223,7 +223,7 @@ std::size_t Arena::shrink() { return slab_->shrink_all(); }
 // the first error after trying both.
 Result<std::size_t> Arena::purge(unsigned min_order) {
   auto user = pages_->purge(min_order);
-  auto meta = meta_pages_->purge(std::min(min_order, meta_mm_->max_order()));
+  auto meta = meta_pages_->purge(min_order);  // (each allocator clamps to its own top order)
   if (!user.ok()) return user.error();
   if (!meta.ok()) return meta.error();
   return user.value() + meta.value();

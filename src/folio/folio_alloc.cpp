@@ -110,12 +110,12 @@ void FolioAllocator::report_not_folio(const Folio* f, const char* op) const {
     report_bad_descriptor(op, f, "folio", "not a folio: the address is arena memory (a page's address, not its folio?)");
   if (!meta.contains(f))
     report_bad_descriptor(op, f, "folio", "not a folio: the address is outside the arena's metadata region (a folio of another arena?)");
-  char text[96];
-  format_word(meta.word(meta.pfn(f)), text, sizeof text);
-  char why[192];
   MemdescWord w = meta.word(meta.pfn(f));
   if (slab::SlabAllocator::word_in_cache(w, small_) || slab::SlabAllocator::word_in_cache(w, large_))
     report_bad_descriptor(op, f, "folio", "not a folio: the address points inside a folio descriptor, not at its start");
+  char text[96];
+  format_word(w, text, sizeof text);
+  char why[192];
   std::snprintf(why, sizeof why, "not a folio: the address lies in no folio descriptor slab (page word %s)", text);
   report_bad_descriptor(op, f, "folio", why);
 }

@@ -138,7 +138,6 @@ Error KmemCache::init(const SlabCreate& a, unsigned cache_id, SlabAllocator* own
   asan_poison = asan::kOn && !rcu;
   div_magic = ~std::uint64_t{0} / stride + 1;
   reserved_slots = (cache_id == kDescriptorCacheId) ? 1 : 0;
-  descriptor = a.descriptor || cache_id == kDescriptorCacheId;
 
   // Slab size: the smallest order (<= 3) that holds 16 objects with at most 1/16 waste, else
   // order 3; then at least 2 objects where the arena's largest block allows, at least 1.

@@ -54,7 +54,6 @@ class KmemCache {
   // ASan builds: free slots and an object's slack are poisoned (not for typesafe-by-RCU
   // caches, whose readers may read a freed object by design).
   bool asan_poison = false;
-  bool descriptor = false;        // holds memdescs (MEMDESC-RCU: typesafe by RCU)
   std::uint32_t mag_cap_max = 0;  // the magazine capacity MAG-GROW stops at
   SlabFlags flags;
   void (*ctor)(void*) = nullptr;

@@ -29,13 +29,6 @@ void Pool::check_handle(ZsHandle h, const char* op) const {
   }
 }
 
-bool Pool::handle_is_live(ZsHandle h) const {
-  std::uint64_t off = meta_view_.offset(reinterpret_cast<void*>(h));
-  if (h == 0 || off >= meta_view_.bytes || (h & 7) != 0) return false;
-  if (!slab::SlabAllocator::word_in_cache(meta_view_.word_at(off, std::memory_order_acquire), handle_cache_)) return false;
-  return sa_->is_live_object(handle_cache_, reinterpret_cast<void*>(h));  // checked builds; else true
-}
-
 Pool::Loc Pool::locate(ZsHandle h, const char* op) const {
   std::uint64_t obj = load_obj(h);
   std::uint64_t pfn = obj_pfn(obj);

@@ -218,9 +218,10 @@ void Pool::read_end(ZsHandle h, const void* /*mem*/) {
   int i = tls_pins.find(this, h);
   // Pinned here but freed since: zs_free ran on another thread between this thread's read_begin
   // and read_end. The report names that, not this (correct) read_end. Checked builds know each
-  // handle's state; fast builds see it below when the slot was reused elsewhere (no cost here).
+  // handle's state (the pin says h was this pool's handle); fast builds see it below when the
+  // slot was reused elsewhere (no cost here).
   if constexpr (kChecked)
-    if (i >= 0 && !handle_is_live(h))
+    if (i >= 0 && !sa_->is_live_object(handle_cache_, reinterpret_cast<void*>(h)))
       bad_handle(h, "zs_obj_read_end", "object freed (by another thread) while this thread held it between read_begin and read_end");
   check_handle(h, "zs_obj_read_end");
   if (MEMDESC_UNLIKELY(i < 0))

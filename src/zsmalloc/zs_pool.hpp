@@ -96,8 +96,6 @@ class Pool {
   // cache (and, in checked builds, a live one). locate: obj → page word → zspage, checked
   // against the slot's header; the caller holds the pool lock or the zspage lock.
   void check_handle(ZsHandle h, const char* op) const;  // handle.cpp
-  // The same checks without a report: h is a live handle slot of this pool.
-  bool handle_is_live(ZsHandle h) const;
   Loc locate(ZsHandle h, const char* op) const;
   [[noreturn]] void bad_handle(ZsHandle h, const char* op, const char* why) const;
 

@@ -268,19 +268,6 @@ TEST_F(Corruption, SlabWordAPageOfTheSlabLosesItsWord) {
       violated("SLAB-WORD") + ": page [0-9]+ of the slab at pfn [0-9]+ has word Misc");
 }
 
-TEST_F(Corruption, MetaOobAUserSlabInTheRegion) {
-  EXPECT_DEATH(
-      {
-        auto a = test::make_arena(16 << 20);
-        core::Memmap& meta = ArenaTestAccess::metadata_region(*a);
-        void* p = a->kmalloc(64);
-        auto* s = desc_of<slab::Slab>(*a, p);  // in a slab of the descriptor cache, in the region
-        meta.set_word(meta.pfn(s), *a->virt_to_memdesc(p));  // that page now says "kmalloc-64 slab"
-        a->validate();
-      },
-      violated("META-OOB") + ": pfn [0-9]+: a slab of cache kmalloc-64 in the metadata region");
-}
-
 TEST_F(Corruption, MagGrowCapacityOutOfRange) {
   EXPECT_DEATH(
       {
@@ -308,7 +295,7 @@ TEST_F(Corruption, DepotMaxTooManyMagazines) {
 }
 
 // META-OOB: a layer's own slab met in the arena (here: a descriptor slab's word copied onto an
-// arena page), and a page of the metadata region that holds anything but a slab.
+// arena page), a user's slab met in the region, and a region page that holds anything but a slab.
 TEST_F(Corruption, MetaOobADescriptorSlabInTheArena) {
   EXPECT_DEATH(
       {
@@ -321,6 +308,19 @@ TEST_F(Corruption, MetaOobADescriptorSlabInTheArena) {
         a->validate();
       },
       violated("META-OOB") + ": pfn [0-9]+: a slab of cache slab_descriptor in the arena");
+}
+
+TEST_F(Corruption, MetaOobAUserSlabInTheRegion) {
+  EXPECT_DEATH(
+      {
+        auto a = test::make_arena(16 << 20);
+        core::Memmap& meta = ArenaTestAccess::metadata_region(*a);
+        void* p = a->kmalloc(64);
+        auto* s = desc_of<slab::Slab>(*a, p);  // in a slab of the descriptor cache, in the region
+        meta.set_word(meta.pfn(s), *a->virt_to_memdesc(p));  // that page now says "kmalloc-64 slab"
+        a->validate();
+      },
+      violated("META-OOB") + ": pfn [0-9]+: a slab of cache kmalloc-64 in the metadata region");
 }
 
 TEST_F(Corruption, MetaOobARegionPageThatIsNotASlab) {
